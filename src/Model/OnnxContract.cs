@@ -1,0 +1,60 @@
+using System.Text.Json;
+
+namespace AlexNet.Model;
+
+/// <summary>
+/// What an exported model file promises, and what the server relies on. The input is decoded RGB pixels
+/// (N, 3, H, W) as floats in 0..255; normalisation ((x - mean) / std) happens inside the graph, so serving cannot
+/// drift from training. Outputs: softmax probabilities (N, classes) and post-ReLU FC7 features (N, FeatureDim).
+/// </summary>
+public static class OnnxContract
+{
+    public const string Input = "image";
+    public const string Probabilities = "probabilities";
+    public const string Features = "features";
+    public const string BatchDim = "N";
+    public const long Opset = 17;
+    public const long IrVersion = 8;
+
+    /// <summary>Keys of the model's metadata_props.</summary>
+    public static class Keys
+    {
+        public const string Labels = "alexnet.labels";            // JSON array of strings, index order
+        public const string Synsets = "alexnet.synsets";          // JSON array of WordNet ids or "" (optional)
+        public const string Preset = "alexnet.preset";
+        public const string Spec = "alexnet.spec";                // JSON of AlexNetSpec
+        public const string InputSize = "alexnet.input_size";
+        public const string ResizeSize = "alexnet.resize_size";
+        public const string PixelFormat = "alexnet.pixel_format";
+        public const string Mean = "alexnet.mean";                // JSON [r, g, b] in 0..255
+        public const string Std = "alexnet.std";                  // JSON [r, g, b] in 0..255
+        public const string Provenance = "alexnet.provenance";    // JSON of Provenance
+        public const string Preprocessing = "alexnet.preprocessing";
+    }
+
+    public const string PixelFormat = "RGB float32 NCHW, 0..255, normalised inside the graph";
+    public const string Preprocessing = "shorter side to resize_size (bilinear), central square, central input_size crop";
+}
+
+/// <summary>Per-channel normalisation in 0..255 pixel units: (x - Mean) / Std.</summary>
+public sealed record Normalization(float[] Mean, float[] Std)
+{
+    /// <summary>The per-channel means of Caffe's ImageNet mean image, RGB, no std (the paper subtracts the mean only).</summary>
+    public static Normalization ImageNetMeanOnly { get; } = new([122.679f, 116.669f, 104.007f], [1f, 1f, 1f]);
+}
+
+/// <summary>Where a model came from; written into the ONNX metadata and the model card.</summary>
+public sealed record Provenance
+{
+    public string Dataset { get; init; } = "";
+    public int Epochs { get; init; }
+    public string CreatedUtc { get; init; } = DateTime.UtcNow.ToString("O");
+    public string Command { get; init; } = "";
+    public string Init { get; init; } = "";
+    public Dictionary<string, double> Metrics { get; init; } = new();
+    public string? Note { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public static Provenance FromJson(string json) => JsonSerializer.Deserialize<Provenance>(json, JsonOptions)!;
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = false };
+}
