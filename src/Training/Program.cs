@@ -1,1 +1,7 @@
-return 0;
+using System.CommandLine;
+using AlexNet.Training;
+using AlexNet.Training.Training;
+using TorchSharp;
+
+torch.set_num_threads(Environment.ProcessorCount);
+return Cli.Build().Parse(args).Invoke();

@@ -1,0 +1,231 @@
+using System.CommandLine;
+using AlexNet.Model;
+using AlexNet.Model.Imaging;
+using AlexNet.Training.Data;
+using AlexNet.Training.Export;
+using AlexNet.Training.Model;
+using AlexNet.Training.Training;
+using Microsoft.ML.OnnxRuntime;
+using static TorchSharp.torch;
+
+namespace AlexNet.Training;
+
+/// <summary>The command line: train, resume, evaluate, export, plot.</summary>
+public static class Cli
+{
+    static Option<T> Opt<T>(string name, string description, T defaultValue) =>
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+    static Option<T?> Opt<T>(string name, string description) => new(name) { Description = description };
+
+    public static RootCommand Build()
+    {
+        var d = new TrainOptions();
+        var root = new RootCommand("alexnet-train: train, evaluate and export the paper's two-tower AlexNet (TorchSharp).");
+
+        // train
+        var preset = Opt("--preset", $"Network size: {string.Join(", ", AlexNetSpec.PresetNames)}.", d.Preset);
+        preset.AcceptOnlyFromAmong([.. AlexNetSpec.PresetNames]);
+        var data = Opt<string>("--data", "Image-folder root holding train/<class>/* and val/<class>/*.");
+        var fashion = Opt<string>("--fashion-mnist", "Folder of Fashion-MNIST's gzipped IDX files (Debian: /usr/share/datasets/fashion-mnist).");
+        var epochs = Opt("--epochs", "Epochs to train (the paper: about 90).", d.Epochs);
+        var batch = Opt("--batch-size", "Images per SGD step (the paper: 128).", d.BatchSize);
+        var lr = Opt("--lr", "Initial learning rate (the paper: 0.01).", d.LearningRate);
+        var momentum = Opt("--momentum", "SGD momentum (the paper: 0.9).", d.Momentum);
+        var wd = Opt("--weight-decay", "L2 weight decay (the paper: 0.0005).", d.WeightDecay);
+        var schedule = Opt("--schedule", "plateau: lr / 10 when val error stops improving; step: at --step-epochs.", d.Schedule);
+        schedule.AcceptOnlyFromAmong("plateau", "step");
+        var patience = Opt("--patience", "Epochs without improvement before lr / 10 (plateau).", d.Patience);
+        var maxDrops = Opt("--max-lr-drops", "How many times lr may be divided by 10 (the paper: 3).", d.MaxLrDrops);
+        var steps = new Option<int[]>("--step-epochs") { Description = "Epochs after which lr / 10 (step).", DefaultValueFactory = _ => d.StepEpochs, AllowMultipleArgumentsPerToken = true };
+        var init = Opt("--init", "Initialisation: Paper (N(0,0.01), biases 1), Caffe (biases 0.1, fc6/7 std 0.005) or Kaiming.", d.Init);
+        var normalize = Opt("--normalize", "mean: subtract training-set channel means (the paper); meanstd: also divide by std.", d.Normalize);
+        normalize.AcceptOnlyFromAmong("mean", "meanstd");
+        var noPca = Opt("--no-pca", "Turn PCA lighting off.", false);
+        var noFlip = Opt("--no-flip", "Turn horizontal flips off.", false);
+        var devices = Opt("--devices", "Tower placement: cpu, cuda:0, or cuda:0,cuda:1 (tower a, tower b).", d.Devices);
+        var seed = Opt("--seed", "Seed of every random choice (init, data order, augmentation, dropout).", d.Seed);
+        var output = Opt("--out", "Run folder: checkpoints, metrics.csv, pictures.", d.Output);
+        var limit = Opt<int?>("--limit", "Use only the first N training images.");
+        var limitBatches = Opt<int?>("--limit-batches", "Stop each epoch after N batches (smoke runs).");
+        var holdout = Opt("--val-holdout", "Training images held out for validation (Fashion-MNIST has no val split).", d.ValidationHoldout);
+        var exportTo = Opt<string>("--export", "After training, export best.ckpt to this .onnx path.");
+        var train = new Command("train", "Train from scratch with the paper's recipe.")
+        {
+            preset, data, fashion, epochs, batch, lr, momentum, wd, schedule, patience, maxDrops, steps, init, normalize,
+            noPca, noFlip, devices, seed, output, limit, limitBatches, holdout, exportTo,
+        };
+        train.SetAction(r =>
+        {
+            var o = new TrainOptions
+            {
+                Preset = r.GetValue(preset)!, Data = r.GetValue(data), FashionMnist = r.GetValue(fashion), Epochs = r.GetValue(epochs),
+                BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Momentum = r.GetValue(momentum), WeightDecay = r.GetValue(wd),
+                Schedule = r.GetValue(schedule)!, Patience = r.GetValue(patience), MaxLrDrops = r.GetValue(maxDrops),
+                StepEpochs = r.GetValue(steps)!, Init = r.GetValue(init), Normalize = r.GetValue(normalize)!, PcaLighting = !r.GetValue(noPca),
+                Flips = !r.GetValue(noFlip), Devices = r.GetValue(devices)!, Seed = r.GetValue(seed), Output = r.GetValue(output)!,
+                Limit = r.GetValue(limit), LimitBatches = r.GetValue(limitBatches), ValidationHoldout = r.GetValue(holdout),
+            };
+            var report = new ConsoleReport();
+            var state = report.Run(() => new Trainer(report).Train(o));
+            Finish(report, o.Output, state);
+            if (r.GetValue(exportTo) is { } path) ExportCheckpoint(Path.Combine(o.Output, "best.ckpt"), path, report);
+            return 0;
+        });
+        root.Subcommands.Add(train);
+
+        // resume
+        var run = new Option<string>("--run") { Description = "Run folder to continue (its last.ckpt).", Required = true };
+        var moreEpochs = Opt<int?>("--epochs", "New total number of epochs (default: the original).");
+        var resume = new Command("resume", "Continue a run exactly where it stopped.") { run, moreEpochs };
+        resume.SetAction(r =>
+        {
+            var report = new ConsoleReport();
+            var dir = r.GetValue(run)!;
+            var state = report.Run(() => new Trainer(report).Resume(dir, r.GetValue(moreEpochs)));
+            Finish(report, dir, state);
+            return 0;
+        });
+        root.Subcommands.Add(resume);
+
+        // evaluate
+        var ckpt = Opt<string>("--checkpoint", "A .ckpt file to evaluate with TorchSharp.");
+        var model = Opt<string>("--model", "An exported .onnx file to evaluate with ONNX Runtime.");
+        var evalData = Opt<string>("--data", "Image folder root/<class>/* to evaluate on (e.g. my-data/val).");
+        var evalFashion = Opt<string>("--fashion-mnist", "Fashion-MNIST folder: evaluates on its 10,000 test images.");
+        var tenCrop = Opt("--ten-crop", "Also report the paper's 10-crop error (corners, centre and mirrors, softmax averaged).", false);
+        var evalLimit = Opt<int?>("--limit", "Evaluate the first N images only.");
+        var evaluate = new Command("evaluate", "Top-1 and top-5 error, centre crop and 10 crops.") { ckpt, model, evalData, evalFashion, tenCrop, evalLimit };
+        evaluate.SetAction(r =>
+        {
+            var results = EvaluateCommand(r.GetValue(ckpt), r.GetValue(model), r.GetValue(evalData), r.GetValue(evalFashion),
+                r.GetValue(tenCrop), r.GetValue(evalLimit));
+            foreach (var e in results)
+                Console.WriteLine($"{e.Crops,-8} images {e.Images}  top-1 error {100 * e.Top1Error:F2}%  top-5 error {100 * e.Top5Error:F2}%  loss {e.Loss:F4}");
+            return 0;
+        });
+        root.Subcommands.Add(evaluate);
+
+        // export
+        var fromCkpt = Opt<string>("--checkpoint", "Checkpoint to export (default: fresh weights of --preset).");
+        var exportPreset = Opt("--preset", "Preset for fresh weights.", "paper");
+        exportPreset.AcceptOnlyFromAmong([.. AlexNetSpec.PresetNames]);
+        var classes = Opt("--classes", "Class count for fresh weights.", 1000);
+        var labels = Opt<string>("--labels", "Label file (one per line, or wnid<TAB>label) for fresh weights.");
+        var exportSeed = Opt("--seed", "Seed for fresh weights.", 42);
+        var outPath = new Option<string>("--out") { Description = "Where to write the .onnx file.", Required = true };
+        var export = new Command("export", "Write an ONNX model (probabilities and FC7 features) from a checkpoint or fresh weights.")
+        {
+            fromCkpt, exportPreset, classes, labels, exportSeed, outPath,
+        };
+        export.SetAction(r =>
+        {
+            var report = new ConsoleReport();
+            if (r.GetValue(fromCkpt) is { } c) ExportCheckpoint(c, r.GetValue(outPath)!, report);
+            else ExportFresh(r.GetValue(exportPreset)!, r.GetValue(classes), r.GetValue(labels), r.GetValue(exportSeed), r.GetValue(outPath)!, report);
+            return 0;
+        });
+        root.Subcommands.Add(export);
+
+        // plot
+        var plotRun = new Option<string>("--run") { Description = "Run folder (uses last.ckpt).", Required = true };
+        var plot = new Command("plot", "Draw curves.png (loss and error per epoch) and conv1.png (the conv1 kernels, tower a over tower b).") { plotRun };
+        plot.SetAction(r =>
+        {
+            var dir = r.GetValue(plotRun)!;
+            DrawPictures(dir, new ConsoleReport());
+            return 0;
+        });
+        root.Subcommands.Add(plot);
+        return root;
+    }
+
+    static void Finish(ConsoleReport report, string dir, TrainState state)
+    {
+        report.Info($"best val top-1 error {100 * state.BestTop1Error:F2}% at epoch {state.BestEpoch + 1}; checkpoints in {Path.GetFullPath(dir)}");
+        DrawPictures(dir, report);
+    }
+
+    public static void DrawPictures(string dir, ITrainingReport report)
+    {
+        var (header, model) = Checkpoint.Load(Path.Combine(dir, "last.ckpt"));
+        using (model)
+        {
+            Pictures.Curves(header.State.History, Path.Combine(dir, "curves.png"), $"AlexNet ({header.Spec.Preset})");
+            Pictures.Conv1Grid(model, Path.Combine(dir, "conv1.png"));
+        }
+        report.Info($"wrote {Path.GetFullPath(Path.Combine(dir, "curves.png"))} and conv1.png");
+    }
+
+    public static string ExportCheckpoint(string checkpoint, string path, ITrainingReport report)
+    {
+        var (header, model) = Checkpoint.Load(checkpoint);
+        using (model)
+        {
+            var best = header.State.History.FirstOrDefault(h => h.Epoch == header.State.BestEpoch + 1);
+            var provenance = new Provenance
+            {
+                Dataset = header.Options.FashionMnist is not null ? "Fashion-MNIST" : header.Options.Data ?? "",
+                Epochs = header.State.Epoch,
+                Init = header.Options.Init.ToString(),
+                Command = Environment.CommandLine,
+                Metrics = best is null ? new() : new() { ["val_top1_error"] = best.ValTop1Error, ["val_top5_error"] = best.ValTop5Error },
+                Note = $"checkpoint {Path.GetFileName(checkpoint)}, trained {header.State.TrainSeconds / 60:F0} min",
+            };
+            OnnxExporter.Export(model, header.Labels, provenance, path);
+        }
+        var full = Path.GetFullPath(path);
+        report.Info($"wrote {full} ({new FileInfo(full).Length / 1e6:F1} MB)");
+        Console.WriteLine(full);
+        return full;
+    }
+
+    static void ExportFresh(string preset, int classes, string? labelsPath, int seed, string path, ITrainingReport report)
+    {
+        var labels = labelsPath is null ? new LabelSet(Enumerable.Range(0, classes).Select(i => $"class {i}").ToArray()) : LabelSet.Load(labelsPath);
+        if (labels.Count != classes && labelsPath is not null) classes = labels.Count;
+        random.manual_seed(seed);
+        using var model = new AlexNetModule(AlexNetSpec.FromPreset(preset, classes), Normalization.ImageNetMeanOnly);
+        OnnxExporter.Export(model, labels, new Provenance { Dataset = "none (fresh weights)", Init = "Paper", Command = Environment.CommandLine }, path);
+        var full = Path.GetFullPath(path);
+        report.Info($"wrote {full} ({new FileInfo(full).Length / 1e6:F1} MB)");
+        Console.WriteLine(full);
+    }
+
+    public static List<EvalResult> EvaluateCommand(string? checkpoint, string? onnx, string? folder, string? fashion, bool tenCrop, int? limit)
+    {
+        if ((checkpoint is null) == (onnx is null)) throw new ArgumentException("Give exactly one of --checkpoint or --model.");
+        IScorer scorer;
+        AlexNetSpec spec;
+        LabelSet labels;
+        IDisposable owner;
+        if (checkpoint is not null)
+        {
+            var (header, model) = Checkpoint.Load(checkpoint);
+            (scorer, spec, labels, owner) = (new TorchScorer(model), header.Spec, header.Labels, model);
+        }
+        else
+        {
+            var session = new InferenceSession(onnx!);
+            var meta = session.ModelMetadata.CustomMetadataMap;
+            spec = System.Text.Json.JsonSerializer.Deserialize<AlexNetSpec>(meta[OnnxContract.Keys.Spec])!;
+            labels = new LabelSet(System.Text.Json.JsonSerializer.Deserialize<string[]>(meta[OnnxContract.Keys.Labels])!);
+            (scorer, owner) = (new OnnxScorer(session, spec.InputSize), session);
+        }
+        using (owner)
+        {
+            var prep = new ImagePreprocessor(spec);
+            ImageSet set;
+            if (fashion is not null)
+                set = ImageSet.FromIdx(Path.Combine(fashion, "t10k-images-idx3-ubyte.gz"), Path.Combine(fashion, "t10k-labels-idx1-ubyte.gz"), prep, labels, limit);
+            else if (folder is not null)
+            {
+                set = ImageSet.FromFolder(folder, prep, (f, why) => Console.Error.WriteLine($"skipped {f}: {why}"), labels);
+                if (limit is { } l && l < set.Count) set = set.Subset(Enumerable.Range(0, l).ToArray(), "limit");
+            }
+            else throw new ArgumentException("Name the data: --data <folder of class folders> or --fashion-mnist <folder>.");
+            var results = new List<EvalResult> { Evaluator.Evaluate(scorer, set, prep, tenCrop: false) };
+            if (tenCrop) results.Add(Evaluator.Evaluate(scorer, set, prep, tenCrop: true));
+            return results;
+        }
+    }
+}

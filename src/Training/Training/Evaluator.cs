@@ -1,0 +1,78 @@
+using AlexNet.Model;
+using AlexNet.Model.Imaging;
+using AlexNet.Training.Data;
+using AlexNet.Training.Model;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using static TorchSharp.torch;
+
+namespace AlexNet.Training.Training;
+
+/// <summary>Turns a batch of crops (N, 3, S, S) in pixel units into class probabilities (N, classes).</summary>
+public interface IScorer
+{
+    int Classes { get; }
+    float[] Probabilities(float[] images, int count);
+}
+
+/// <summary>A TorchSharp model in eval mode, without gradients.</summary>
+public sealed class TorchScorer(AlexNetModule model) : IScorer
+{
+    public int Classes => model.Spec.Classes;
+
+    public float[] Probabilities(float[] images, int count)
+    {
+        model.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var s = model.Spec.InputSize;
+        var x = tensor(images, [count, 3, s, s]);
+        return model.call(x).softmax(1).cpu().data<float>().ToArray();   // (N, classes)
+    }
+}
+
+/// <summary>An exported model through ONNX Runtime (what the service runs).</summary>
+public sealed class OnnxScorer(InferenceSession session, int inputSize) : IScorer
+{
+    public int Classes { get; } = session.OutputMetadata[OnnxContract.Probabilities].Dimensions[1];
+
+    public float[] Probabilities(float[] images, int count)
+    {
+        var input = new DenseTensor<float>(images.AsMemory(0, count * 3 * inputSize * inputSize), [count, 3, inputSize, inputSize]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(OnnxContract.Input, input)], [OnnxContract.Probabilities]);
+        return results[0].AsTensor<float>().ToArray();
+    }
+}
+
+public sealed record EvalResult(int Images, double Loss, double Top1Error, double Top5Error, string Crops);
+
+/// <summary>Top-1 and top-5 error on the centre crop or the paper's 10 crops (softmax averaged).</summary>
+public static class Evaluator
+{
+    public static EvalResult Evaluate(IScorer scorer, ImageSet set, ImagePreprocessor prep, bool tenCrop, int batchImages = 64)
+    {
+        var crops = tenCrop ? prep.TenCrops : [prep.Center];
+        int n = 0, top1 = 0, top5 = 0;
+        double loss = 0;
+        var classes = scorer.Classes;
+        var mean = new float[classes];
+        foreach (var (images, labels, count) in BatchLoader.Crops(set, prep, crops, Math.Max(1, batchImages / crops.Count)))
+        {
+            var probs = scorer.Probabilities(images, count * crops.Count);
+            for (var i = 0; i < count; i++)
+            {
+                Array.Clear(mean);
+                for (var c = 0; c < crops.Count; c++)
+                    System.Numerics.Tensors.TensorPrimitives.Add(mean, probs.AsSpan((i * crops.Count + c) * classes, classes), mean);
+                System.Numerics.Tensors.TensorPrimitives.Divide(mean, crops.Count, mean);
+                var label = labels[i];
+                var best = Maths.TopK(mean, 5);
+                if (best[0].Index == label) top1++;
+                if (best.Any(b => b.Index == label)) top5++;
+                loss -= Math.Log(Math.Max(mean[label], 1e-12f));
+                n++;
+            }
+        }
+        return new EvalResult(n, loss / n, 1 - (double)top1 / n, 1 - (double)top5 / n, tenCrop ? "10-crop" : "centre");
+    }
+}
