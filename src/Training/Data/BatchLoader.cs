@@ -18,7 +18,7 @@ public sealed class BatchLoader(ImageSet set, Augmenter augmenter, int batchSize
     public int[] Order(int epoch)
     {
         var order = Enumerable.Range(0, set.Count).ToArray();
-        new Random(HashCode.Combine(seed, epoch, 0x5eed)).Shuffle(order);
+        new Random(Seeds.Mix(seed, epoch, 0x5eed)).Shuffle(order);
         return order;
     }
 
@@ -52,7 +52,7 @@ public sealed class BatchLoader(ImageSet set, Augmenter augmenter, int batchSize
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
         {
             var index = order[start + i];
-            var rng = new Random(HashCode.Combine(seed, epoch, start + i));
+            var rng = new Random(Seeds.Mix(seed, epoch, start + i));
             augmenter.Write(new PreparedImage(set.Rgb(index).ToArray(), set.Size), rng, images.AsSpan(i * crop, crop));
             labels[i] = set.Labels[index];
         });

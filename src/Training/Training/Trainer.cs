@@ -124,7 +124,7 @@ public sealed class Trainer(ITrainingReport report)
         {
             ct.ThrowIfCancellationRequested();
             foreach (var g in optimizer.ParamGroups) g.LearningRate = state.LearningRate;
-            torch.random.manual_seed(HashCode.Combine(o.Seed, epoch, 0xd0));   // dropout masks, reproducible per epoch
+            torch.random.manual_seed(Seeds.Mix(o.Seed, epoch, 0xd0));   // dropout masks, reproducible per epoch
             model.train();
             var sw = Stopwatch.StartNew();
             double lossSum = 0;
