@@ -7,6 +7,7 @@ using AlexNet.Training.Model;
 using AlexNet.Training.Training;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
+using TorchSharp;
 
 namespace AlexNet.Training;
 
@@ -136,6 +137,24 @@ public static class Cli
             return 0;
         });
         root.Subcommands.Add(plot);
+
+        // bench
+        var benchPreset = Opt("--preset", "Network size.", "compact");
+        benchPreset.AcceptOnlyFromAmong([.. AlexNetSpec.PresetNames]);
+        var benchBatch = Opt("--batch-size", "Images per step.", 128);
+        var benchSteps = Opt("--steps", "Timed SGD steps (after 3 warm-up steps).", 20);
+        var benchClasses = Opt("--classes", "Class count.", 10);
+        var bench = new Command("bench", "Bare SGD steps on in-memory tensors: the training speed without the data pipeline.")
+        {
+            benchPreset, benchBatch, benchSteps, benchClasses,
+        };
+        bench.SetAction(r =>
+        {
+            var ips = Bench.TrainingStep(AlexNetSpec.FromPreset(r.GetValue(benchPreset)!, r.GetValue(benchClasses)), r.GetValue(benchBatch), r.GetValue(benchSteps));
+            Console.WriteLine($"bare forward/backward/step: {ips:F1} img/s ({r.GetValue(benchPreset)}, batch {r.GetValue(benchBatch)}, {torch.get_num_threads()} threads)");
+            return 0;
+        });
+        root.Subcommands.Add(bench);
         return root;
     }
 
