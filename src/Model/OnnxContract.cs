@@ -30,6 +30,7 @@ public static class OnnxContract
         public const string Std = "alexnet.std";                  // JSON [r, g, b] in 0..255
         public const string Provenance = "alexnet.provenance";    // JSON of Provenance
         public const string Preprocessing = "alexnet.preprocessing";
+        public const string Lrn = "alexnet.lrn";                  // how LRN is written in the graph
     }
 
     public const string PixelFormat = "RGB float32 NCHW, 0..255, normalised inside the graph";

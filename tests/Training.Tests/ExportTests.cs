@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AlexNet.Model;
+using AlexNet.Model.Onnx;
 using AlexNet.Training.Export;
 using AlexNet.Training.Model;
 using Microsoft.ML.OnnxRuntime;
@@ -28,15 +29,17 @@ public class ExportTests
         Enumerable.Range(0, n).Select(i => $"n{i:D8}").ToArray());
 
     [Theory]
-    [InlineData("compact")]
-    [InlineData("paper")]
-    public void OnnxRuntimeMatchesTorchSharpOnLargeInputs(string preset)
+    [InlineData("compact", LrnForm.BandedConv)]
+    [InlineData("compact", LrnForm.Operator)]
+    [InlineData("paper", LrnForm.BandedConv)]
+    [InlineData("paper", LrnForm.Operator)]
+    public void OnnxRuntimeMatchesTorchSharpOnLargeInputs(string preset, LrnForm lrn)
     {
         var spec = AlexNetSpec.FromPreset(preset, preset == "paper" ? 1000 : 10);
         using var model = ConfidentModel(spec, seed: 11);
         using var dir = new TempDir();
         var path = dir.File("model.onnx");
-        OnnxExporter.Export(model, Labels(spec.Classes), new Provenance { Dataset = "none" }, path);
+        OnnxExporter.Export(model, Labels(spec.Classes), new Provenance { Dataset = "none" }, path, lrn);
 
         using var session = new InferenceSession(path);
         foreach (var batch in new[] { 1, 3 })

@@ -13,11 +13,11 @@ namespace AlexNet.Training.Export;
 /// </summary>
 public static class OnnxExporter
 {
-    public static void Export(AlexNetModule model, LabelSet labels, Provenance provenance, string path)
+    public static void Export(AlexNetModule model, LabelSet labels, Provenance provenance, string path, LrnForm lrn = LrnForm.BandedConv)
     {
         var weights = Weights(model);
         var metadata = new ModelMetadata(labels.Names, labels.Synsets, provenance);
-        AlexNetOnnxGraph.Build(model.Spec, weights, model.Normalization, metadata).Save(path);
+        AlexNetOnnxGraph.Build(model.Spec, weights, model.Normalization, metadata, lrn).Save(path);
     }
 
     /// <summary>Every layer's weight and bias as row-major floats, in the paper's names (conv1a.weight, ...).</summary>
