@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AlexNet.Model;
+using AlexNet.Model.Imaging;
 using AlexNet.Training.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,5 +29,65 @@ public static class Bench
             optimizer.step();
         }
         return steps * batch / sw.Elapsed.TotalSeconds;
+    }
+}
+
+public static class ForwardBench
+{
+    /// <summary>
+    /// Raw forward img/s of the same weights in TorchSharp (eval, no grad) and in ONNX Runtime (the exported graph,
+    /// CPU provider, all graph optimisations), per batch size. Returns rows of (batch, torch img/s, ort img/s).
+    /// </summary>
+    public static List<(int Batch, double Torch, double Ort)> Run(AlexNetSpec spec, int[] batches, double seconds, Action<string> log)
+    {
+        random.manual_seed(0);
+        using var model = new AlexNetModule(spec, new Normalization([128f, 128f, 128f], [64f, 64f, 64f]));
+        model.Initialize(InitScheme.Kaiming);
+        model.eval();
+        var path = Path.Combine(Path.GetTempPath(), $"alexnet-bench-{Environment.ProcessId}.onnx");
+        Export.OnnxExporter.Export(model, new LabelSet(Enumerable.Range(0, spec.Classes).Select(i => $"c{i}").ToArray()), new Provenance(), path);
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
+        {
+            GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = Environment.ProcessorCount,
+        };
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
+        File.Delete(path);
+        var rows = new List<(int, double, double)>();
+        foreach (var n in batches)
+        {
+            var data = new float[n * 3 * spec.InputSize * spec.InputSize];
+            new Random(n).NextSingles(data, 255);
+            var x = tensor(data, [n, 3, spec.InputSize, spec.InputSize]);
+            double torchIps = Measure(() =>
+            {
+                using var _ = no_grad();
+                using var scope = NewDisposeScope();
+                model.call(x);
+            }, n, seconds);
+            var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(data, [n, 3, spec.InputSize, spec.InputSize]);
+            var inputs = new[] { Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(OnnxContract.Input, input) };
+            double ortIps = Measure(() => { using var r = session.Run(inputs); }, n, seconds);
+            log($"batch {n,3}: TorchSharp {torchIps,7:F1} img/s ({1000 * n / torchIps,6:F1} ms/batch)  ONNX Runtime {ortIps,7:F1} img/s ({1000 * n / ortIps,6:F1} ms/batch)  ratio {ortIps / torchIps:F2}");
+            rows.Add((n, torchIps, ortIps));
+        }
+        return rows;
+    }
+
+    static double Measure(Action step, int images, double seconds)
+    {
+        step(); step();                                   // warm-up: allocations, kernels, caches
+        var sw = Stopwatch.StartNew();
+        var count = 0;
+        while (sw.Elapsed.TotalSeconds < seconds || count < 3) { step(); count++; }
+        return count * images / sw.Elapsed.TotalSeconds;
+    }
+}
+
+static class RandomExtensions
+{
+    public static void NextSingles(this Random rng, float[] data, float scale)
+    {
+        for (var i = 0; i < data.Length; i++) data[i] = (float)rng.NextDouble() * scale;
     }
 }

@@ -143,20 +143,29 @@ public static class Cli
         benchPreset.AcceptOnlyFromAmong([.. AlexNetSpec.PresetNames]);
         var benchBatch = Opt("--batch-size", "Images per step.", 128);
         var benchSteps = Opt("--steps", "Timed SGD steps (after 3 warm-up steps).", 20);
-        var benchClasses = Opt("--classes", "Class count.", 10);
-        var bench = new Command("bench", "Bare SGD steps on in-memory tensors: the training speed without the data pipeline.")
+        var benchClasses = Opt<int?>("--classes", "Class count (default: 1000 for paper, 10 for compact).");
+        var forward = Opt("--forward", "Measure raw forward img/s instead: TorchSharp against ONNX Runtime on the same weights.", false);
+        var forwardBatches = new Option<int[]>("--batches") { Description = "Batch sizes for --forward.", DefaultValueFactory = _ => [1, 8, 32], AllowMultipleArgumentsPerToken = true };
+        var bench = new Command("bench", "Bare SGD steps on in-memory tensors (the training speed without the data pipeline), or --forward speed.")
         {
-            benchPreset, benchBatch, benchSteps, benchClasses,
+            benchPreset, benchBatch, benchSteps, benchClasses, forward, forwardBatches,
         };
         bench.SetAction(r =>
         {
-            var ips = Bench.TrainingStep(AlexNetSpec.FromPreset(r.GetValue(benchPreset)!, r.GetValue(benchClasses)), r.GetValue(benchBatch), r.GetValue(benchSteps));
+            if (r.GetValue(forward))
+            {
+                ForwardBench.Run(BenchSpec(r.GetValue(benchPreset)!, r.GetValue(benchClasses)), r.GetValue(forwardBatches)!, 5, Console.WriteLine);
+                return 0;
+            }
+            var ips = Bench.TrainingStep(BenchSpec(r.GetValue(benchPreset)!, r.GetValue(benchClasses)), r.GetValue(benchBatch), r.GetValue(benchSteps));
             Console.WriteLine($"bare forward/backward/step: {ips:F1} img/s ({r.GetValue(benchPreset)}, batch {r.GetValue(benchBatch)}, {torch.get_num_threads()} threads)");
             return 0;
         });
         root.Subcommands.Add(bench);
         return root;
     }
+
+    static AlexNetSpec BenchSpec(string preset, int? classes) => AlexNetSpec.FromPreset(preset, classes ?? (preset == "paper" ? 1000 : 10));
 
     static void Finish(ConsoleReport report, string dir, TrainState state)
     {
