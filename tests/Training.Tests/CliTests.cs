@@ -12,7 +12,7 @@ public class CliTests
 
     static string Cli => Path.Combine(AppContext.BaseDirectory, "alexnet-train.dll");
 
-    static Process Start(params string[] args)
+    internal static Process Start(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Cli);
@@ -20,7 +20,7 @@ public class CliTests
         return Process.Start(psi)!;
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         using var p = Start(args);
         var stdout = p.StandardOutput.ReadToEndAsync();
