@@ -4,8 +4,9 @@ using SharpFuzz;
 
 // The upload path of the service and the training worker: hardened decode, then the paper's preprocessing.
 // Any exception other than ImageRejectedException is a finding (the service would answer 500), and so is a hang.
-var prep = new ImagePreprocessor(AlexNetSpec.Compact());
-var decoder = new SafeImageDecoder();
+// Created on first use: instrumented ImageSharp code may only run once Fuzzer.Run has set up AFL's shared memory.
+ImagePreprocessor? prep = null;
+SafeImageDecoder? decoder = null;
 
 if (args.Length > 1 && args[0] == "--make-seeds")
 {
@@ -36,6 +37,8 @@ void Decode(byte[] bytes)
 {
     try
     {
+        decoder ??= new SafeImageDecoder();
+        prep ??= new ImagePreprocessor(AlexNetSpec.Compact());
         using var image = decoder.Decode(bytes);
         prep.CenterCrop(prep.Prepare(image));
     }
