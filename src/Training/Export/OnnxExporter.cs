@@ -32,7 +32,7 @@ public static class OnnxExporter
         return weights;
     }
 
-    static WeightTensor ToWeight(Tensor t)
+    internal static WeightTensor ToWeight(Tensor t)
     {
         using var cpu = t.detach().cpu().contiguous();
         // Tensor.bytes is a span over the storage: 6x faster than data<float>().ToArray() for 61M parameters.
