@@ -1,0 +1,75 @@
+using System.Text.Json;
+using AlexNet.Api.Gallery;
+using AlexNet.Api.Inference;
+using AlexNet.Model;
+
+namespace AlexNet.Api.Endpoints;
+
+/// <summary>One class of the answer.</summary>
+/// <param name="Index">Column of the model's output.</param>
+/// <param name="Wnid">WordNet id, where the model's metadata has one.</param>
+/// <param name="Probability">Softmax probability (the mean over the 10 crops with tenCrop=true).</param>
+public sealed record ClassScore(int Index, string Label, string? Wnid, float Probability);
+
+/// <summary>The top k classes of one image, most probable first.</summary>
+/// <param name="Image">Position of the image in the request (0-based).</param>
+/// <param name="Cached">Whether the answer came from the cache.</param>
+public sealed record ImageClassification(int Image, bool Cached, ClassScore[] Top);
+
+/// <param name="Model">Fingerprint of the model that answered.</param>
+public sealed record ClassifyResponse(string Model, bool TenCrop, int K, ImageClassification[] Results)
+{
+    public static ClassifyResponse From(ModelInfo model, Analysis[] answers, int k, bool tenCrop) => new(model.Fingerprint, tenCrop, k,
+        [.. answers.Select((a, i) => new ImageClassification(i, a.Cached,
+            [.. Maths.TopK(a.Prediction.Probabilities, k).Select(s => new ClassScore(s.Index, model.Labels[s.Index], model.Synsets[s.Index], s.Score))]))]);
+}
+
+/// <param name="Features">The FC7 vector (post-ReLU), FeatureDim floats.</param>
+public sealed record ImageFeatures(int Image, bool Cached, float[] Features);
+
+public sealed record FeaturesResponse(string Model, bool TenCrop, int Dim, ImageFeatures[] Results);
+
+/// <summary>A gallery image.</summary>
+/// <param name="Width">Width of the upload as decoded (after EXIF orientation).</param>
+/// <param name="Sha256">SHA-256 of the uploaded bytes.</param>
+public sealed record GalleryItem(long Id, string? Label, string? Note, DateTimeOffset CreatedUtc, int Width, int Height, string Sha256,
+    string ThumbnailUrl)
+{
+    public static GalleryItem From(GalleryEntry e) =>
+        new(e.Id, e.Label, e.Note, e.CreatedUtc, e.Width, e.Height, e.Sha256, $"/api/gallery/{e.Id}/thumbnail");
+}
+
+public sealed record GalleryAddResponse(string Model, GalleryItem[] Items);
+
+public sealed record GalleryListResponse(int Total, int Offset, int Limit, GalleryItem[] Items);
+
+/// <summary>A gallery image near the query.</summary>
+/// <param name="Distance">Euclidean distance between FC7 vectors.</param>
+public sealed record SearchHit(long Id, float Distance, string? Label, string? Note, string ThumbnailUrl)
+{
+    public static SearchHit From((GalleryEntry Entry, float Distance) h) =>
+        new(h.Entry.Id, h.Distance, h.Entry.Label, h.Entry.Note, $"/api/gallery/{h.Entry.Id}/thumbnail");
+}
+
+/// <param name="Image">Position of the query image in the request (0-based).</param>
+/// <param name="Neighbours">Nearest first.</param>
+public sealed record ImageSearch(int Image, bool Cached, SearchHit[] Neighbours);
+
+public sealed record SearchResponse(string Model, int K, ImageSearch[] Results);
+
+/// <param name="Id">The gallery image searched from; it is left out of its own neighbours.</param>
+public sealed record SimilarResponse(string Model, long Id, int K, SearchHit[] Neighbours);
+
+public sealed record ClassInfo(int Index, string Label, string? Wnid);
+
+/// <summary>The loaded model, as its ONNX metadata describes it.</summary>
+/// <param name="File">File name (not the server's path).</param>
+/// <param name="Provider">Execution provider running it: CPU or CUDA.</param>
+/// <param name="Provenance">The training run behind it (alexnet.provenance), as written by the exporter.</param>
+public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
+    int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>The readiness answer when ready (otherwise a 503 problem with the same fields as extensions).</summary>
+public sealed record ReadinessResponse(string Status, string Provider, string Model, string Fingerprint, int GalleryImages, int QueueLength);
+
+public sealed record LivenessResponse(string Status);

@@ -1,0 +1,193 @@
+using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
+
+namespace AlexNet.Api.Gallery;
+
+/// <summary>A gallery image as stored, without its pictures.</summary>
+/// <param name="Fingerprint">The model that computed <paramref name="Features"/>.</param>
+public sealed record GalleryRecord(long Id, string? Label, string? Note, DateTimeOffset CreatedUtc, string Sha256,
+    int Width, int Height, string Fingerprint, float[] Features);
+
+/// <summary>A new gallery image: its metadata, the normalised copy (prepared RGB as PNG) and a thumbnail.</summary>
+public sealed record NewGalleryImage(string? Label, string? Note, string Sha256, int Width, int Height,
+    byte[] PreparedPng, int PreparedSize, byte[] ThumbnailPng, string Fingerprint, float[] Features);
+
+/// <summary>
+/// The gallery in one SQLite file: WAL with synchronous=FULL, so a write is on disk when it is acknowledged. Each
+/// row keeps the normalised copy of its image (the prepared ResizeSize square, as PNG) so that a new model can
+/// re-embed it, and the fingerprint of the model its vector came from. One connection, one writer at a time.
+/// </summary>
+public sealed class GalleryStore : IDisposable
+{
+    readonly SqliteConnection _db;
+    readonly Lock _lock = new();
+
+    public GalleryStore(string path)
+    {
+        Path = path;
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,   // closing releases the file
+        }.ToString());
+        try
+        {
+            _db.Open();
+            JournalMode = Scalar("PRAGMA journal_mode=WAL;") as string ?? "?";
+            Execute("""
+                PRAGMA synchronous=FULL;
+                PRAGMA busy_timeout=5000;
+                CREATE TABLE IF NOT EXISTS images (
+                    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete
+                    label         TEXT,
+                    note          TEXT,
+                    created_utc   TEXT    NOT NULL,
+                    sha256        TEXT    NOT NULL,                  -- of the uploaded bytes
+                    width         INTEGER NOT NULL,                  -- of the upload, after orientation
+                    height        INTEGER NOT NULL,
+                    prepared_png  BLOB    NOT NULL,                  -- shorter side to resize_size, central square
+                    prepared_size INTEGER NOT NULL,
+                    thumbnail_png BLOB    NOT NULL,
+                    model         TEXT    NOT NULL,                  -- fingerprint of the model behind features
+                    features      BLOB    NOT NULL                   -- float32 little-endian, FC7
+                );
+                """);
+        }
+        catch (SqliteException e)
+        {
+            _db.Dispose();
+            throw new InvalidOperationException($"Gallery database {path} cannot be opened: {e.Message} (Gallery:DatabasePath).", e);
+        }
+    }
+
+    public string Path { get; }
+    /// <summary>"wal" unless the file system refused it.</summary>
+    public string JournalMode { get; }
+
+    /// <summary>Inserts in one transaction; returns the new ids in order.</summary>
+    public long[] Insert(IReadOnlyList<NewGalleryImage> images, DateTimeOffset createdUtc)
+    {
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            var ids = new long[images.Count];
+            for (var i = 0; i < images.Count; i++)
+            {
+                var m = images[i];
+                using var cmd = Command("""
+                    INSERT INTO images (label, note, created_utc, sha256, width, height, prepared_png, prepared_size, thumbnail_png, model, features)
+                    VALUES ($label, $note, $created, $sha, $w, $h, $prepared, $size, $thumb, $model, $features) RETURNING id;
+                    """, tx);
+                cmd.Parameters.AddWithValue("$label", (object?)m.Label ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("$note", (object?)m.Note ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("$created", createdUtc.ToString("O"));
+                cmd.Parameters.AddWithValue("$sha", m.Sha256);
+                cmd.Parameters.AddWithValue("$w", m.Width);
+                cmd.Parameters.AddWithValue("$h", m.Height);
+                cmd.Parameters.AddWithValue("$prepared", m.PreparedPng);
+                cmd.Parameters.AddWithValue("$size", m.PreparedSize);
+                cmd.Parameters.AddWithValue("$thumb", m.ThumbnailPng);
+                cmd.Parameters.AddWithValue("$model", m.Fingerprint);
+                cmd.Parameters.AddWithValue("$features", ToBytes(m.Features));
+                ids[i] = (long)cmd.ExecuteScalar()!;
+            }
+            tx.Commit();
+            return ids;
+        }
+    }
+
+    public List<GalleryRecord> ReadAll()
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT id, label, note, created_utc, sha256, width, height, model, features FROM images ORDER BY id;");
+            using var r = cmd.ExecuteReader();
+            var rows = new List<GalleryRecord>();
+            while (r.Read())
+                rows.Add(new GalleryRecord(r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
+                    DateTimeOffset.Parse(r.GetString(3)), r.GetString(4), r.GetInt32(5), r.GetInt32(6), r.GetString(7),
+                    FromBytes((byte[])r.GetValue(8))));
+            return rows;
+        }
+    }
+
+    public (byte[] Png, int Size)? ReadPrepared(long id)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT prepared_png, prepared_size FROM images WHERE id = $id;");
+            cmd.Parameters.AddWithValue("$id", id);
+            using var r = cmd.ExecuteReader();
+            return r.Read() ? ((byte[])r.GetValue(0), r.GetInt32(1)) : null;
+        }
+    }
+
+    public byte[]? ReadThumbnail(long id)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT thumbnail_png FROM images WHERE id = $id;");
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteScalar() as byte[];
+        }
+    }
+
+    /// <summary>Replaces vectors (and their model) in one transaction.</summary>
+    public void UpdateFeatures(IReadOnlyList<(long Id, float[] Features)> rows, string fingerprint)
+    {
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            foreach (var (id, features) in rows)
+            {
+                using var cmd = Command("UPDATE images SET model = $model, features = $features WHERE id = $id;", tx);
+                cmd.Parameters.AddWithValue("$model", fingerprint);
+                cmd.Parameters.AddWithValue("$features", ToBytes(features));
+                cmd.Parameters.AddWithValue("$id", id);
+                cmd.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    public bool Delete(long id)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("DELETE FROM images WHERE id = $id;");
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteNonQuery() == 1;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock) _db.Dispose();
+    }
+
+    SqliteCommand Command(string sql, SqliteTransaction? tx = null)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd;
+    }
+
+    void Execute(string sql)
+    {
+        using var cmd = Command(sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    object? Scalar(string sql)
+    {
+        using var cmd = Command(sql);
+        return cmd.ExecuteScalar();
+    }
+
+    // float32 little-endian, the layout of every platform .NET runs on here.
+    static byte[] ToBytes(float[] v) => MemoryMarshal.AsBytes(v.AsSpan()).ToArray();
+    static float[] FromBytes(byte[] b) => MemoryMarshal.Cast<byte, float>(b).ToArray();
+}

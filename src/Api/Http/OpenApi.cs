@@ -1,0 +1,120 @@
+using System.Text.Json;
+using AlexNet.Model.Imaging;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using Swashbuckle.AspNetCore.SwaggerGen;
+
+namespace AlexNet.Api.Http;
+
+/// <summary>Marks a handler that reads images itself (<see cref="Uploads"/>), so OpenAPI can describe the body.</summary>
+public sealed record ImageUploadMetadata(bool Many, bool Labels);
+
+/// <summary>An example answer for OpenAPI.</summary>
+public sealed record ResponseExample(int Status, object Example);
+
+public static class OpenApiConventions
+{
+    /// <summary>Documents the image body and the problems an upload can get.</summary>
+    public static RouteHandlerBuilder AcceptsImages(this RouteHandlerBuilder builder, bool many, bool labels = false) => builder
+        .WithMetadata(new ImageUploadMetadata(many, labels))
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+        .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+    public static RouteHandlerBuilder WithExample(this RouteHandlerBuilder builder, int status, object example) =>
+        builder.WithMetadata(new ResponseExample(status, example));
+}
+
+/// <summary>
+/// Fills in what minimal-API metadata can't say: the multipart form (file fields named <c>image</c>, with label and
+/// note where the gallery takes them) and the raw image/* body, examples, the 429 every /api route can get, and the
+/// X-Api-Key requirement on writes.
+/// </summary>
+public sealed class ApiOperationFilter(IOptions<JsonOptions> json) : IOperationFilter
+{
+    public void Apply(OpenApiOperation operation, OperationFilterContext context)
+    {
+        var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
+        if (metadata.OfType<ImageUploadMetadata>().FirstOrDefault() is { } upload) operation.RequestBody = ImageBody(upload);
+        foreach (var example in metadata.OfType<ResponseExample>())
+            if (operation.Responses?.TryGetValue(example.Status.ToString(), out var response) == true &&
+                response.Content?.TryGetValue("application/json", out var media) == true && media is OpenApiMediaType m)
+                m.Example = JsonSerializer.SerializeToNode(example.Example, example.Example.GetType(), json.Value.SerializerOptions);
+        if (context.ApiDescription.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true)
+            Problem(operation, StatusCodes.Status429TooManyRequests, "Too many requests from this client; see Retry-After.");
+        if (metadata.OfType<RequiresApiKey>().Any())
+            operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("ApiKey", context.Document)] = [] }];
+    }
+
+    static OpenApiRequestBody ImageBody(ImageUploadMetadata upload)
+    {
+        var binary = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+        var form = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Object,
+            Required = new HashSet<string> { Uploads.Field },
+            Properties = new Dictionary<string, IOpenApiSchema>
+            {
+                [Uploads.Field] = upload.Many
+                    ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = binary, Description = "One or more images (JPEG, PNG, GIF, WebP)." }
+                    : binary,
+            },
+        };
+        if (upload.Labels)
+        {
+            form.Properties["label"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Optional label, one per image in order." };
+            form.Properties["note"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Optional note, one per image in order." };
+        }
+        var content = new Dictionary<string, IOpenApiMediaType> { ["multipart/form-data"] = new OpenApiMediaType { Schema = form } };
+        foreach (var type in SafeImageDecoder.AcceptedMediaTypes) content[type] = new OpenApiMediaType { Schema = binary };
+        return new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "A multipart form with file fields named `image`, or the raw bytes of one image." +
+                (upload.Labels ? " With a raw body, `label` and `note` go in the query string." : ""),
+            Content = content,
+        };
+    }
+
+    static void Problem(OpenApiOperation operation, int status, string description)
+    {
+        operation.Responses ??= [];
+        operation.Responses.TryAdd(status.ToString(), new OpenApiResponse
+        {
+            Description = description,
+            Content = new Dictionary<string, IOpenApiMediaType> { ["application/problem+json"] = new OpenApiMediaType() },
+        });
+    }
+}
+
+/// <summary>Lists /metrics, which prometheus-net maps outside the API explorer.</summary>
+public sealed class MetricsDocumentFilter : IDocumentFilter
+{
+    public void Apply(OpenApiDocument document, DocumentFilterContext context)
+    {
+        document.Paths ??= [];
+        document.Paths["/metrics"] = new OpenApiPathItem
+        {
+            Operations = new Dictionary<HttpMethod, OpenApiOperation>
+            {
+                [HttpMethod.Get] = new()
+                {
+                    OperationId = "Metrics",
+                    Summary = "Prometheus metrics (text exposition format)",
+                    Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
+                    Responses = new OpenApiResponses
+                    {
+                        ["200"] = new OpenApiResponse
+                        {
+                            Description = "alexnet_* (provider, readiness, cache, batches, queue, gallery) and http_* metrics.",
+                            Content = new Dictionary<string, IOpenApiMediaType> { ["text/plain"] = new OpenApiMediaType() },
+                        },
+                    },
+                },
+            },
+        };
+    }
+}

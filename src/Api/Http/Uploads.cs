@@ -1,0 +1,127 @@
+using AlexNet.Model.Imaging;
+using Microsoft.Net.Http.Headers;
+
+namespace AlexNet.Api.Http;
+
+/// <summary>One uploaded image: its bytes (never its name: nothing is saved under a client's name) and the
+/// optional label and note sent with it.</summary>
+public sealed record Upload(byte[] Bytes, string? Label, string? Note);
+
+/// <summary>
+/// Reads images from a request, checking sizes before anything is decoded (AspNetCore.Docs file-uploads): a
+/// multipart form with one or more file fields named <c>image</c> (and optional <c>label</c>/<c>note</c> fields,
+/// matched to the images by position), or a raw body whose Content-Type is image/* (label and note from the query).
+/// The declared media type is not trusted: the decoder checks the bytes. Throws <see cref="ProblemException"/>.
+/// </summary>
+public static class Uploads
+{
+    public const string Field = "image";
+
+    public static async Task<IReadOnlyList<Upload>> ReadAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
+    {
+        if (request.ContentLength > o.MaxRequestBytes)
+            throw ProblemException.TooLarge($"The request body is {request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}.");
+        var type = request.ContentType is { } ct0 && MediaTypeHeaderValue.TryParse(ct0, out var parsed) ? parsed : null;
+        if (type is null)
+            throw request.ContentLength is null or 0 && !request.Headers.ContainsKey(HeaderNames.TransferEncoding)
+                ? ProblemException.BadRequest(Hint("The request has no body."))
+                : ProblemException.Unsupported(Hint("The request has no valid Content-Type."));
+        if (type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+            return await ReadFormAsync(request, o, maxImages, ct);
+        if (type.MediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
+        {
+            var bytes = await ReadBodyAsync(request.Body, o.MaxImageBytes, ct);
+            if (bytes.Length == 0) throw ProblemException.BadRequest(Hint("The image is empty."));
+            return [new Upload(bytes, Text(request.Query["label"], "label", o.MaxLabelLength), Text(request.Query["note"], "note", o.MaxNoteLength))];
+        }
+        throw ProblemException.Unsupported(Hint($"Content-Type {type.MediaType} is not accepted."));
+    }
+
+    static async Task<IReadOnlyList<Upload>> ReadFormAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
+    {
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(ct);
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw ProblemException.TooLarge($"The form exceeds a limit: {e.Message}");   // FormOptions, see Program.cs
+        }
+        catch (InvalidDataException e)
+        {
+            throw ProblemException.BadRequest(Hint($"The multipart form is malformed: {e.Message}"));
+        }
+        catch (IOException e) when (e.Message.Contains("Unexpected end", StringComparison.OrdinalIgnoreCase))
+        {
+            throw ProblemException.BadRequest(Hint($"The multipart form is malformed: {e.Message}"));
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw FromKestrel(e);
+        }
+        var files = form.Files.GetFiles(Field);
+        if (files.Count == 0)
+            throw ProblemException.BadRequest(Hint(form.Files.Count > 0
+                ? $"The form has files named {string.Join(", ", form.Files.Select(f => $"'{f.Name}'").Distinct())} but none named '{Field}'."
+                : $"The form has no file field named '{Field}'."));
+        if (files.Count > maxImages)
+            throw ProblemException.TooLarge($"The form has {files.Count} images; this endpoint takes at most {maxImages} per request.");
+        var labels = form["label"];
+        var notes = form["note"];
+        var uploads = new List<Upload>(files.Count);
+        for (var i = 0; i < files.Count; i++)
+        {
+            var file = files[i];
+            var which = files.Count > 1 ? $"Image {i} (0-based)" : "The image";
+            if (file.Length == 0) throw ProblemException.BadRequest(Hint($"{which} is empty."));
+            if (file.Length > o.MaxImageBytes)
+                throw ProblemException.TooLarge($"{which} is {file.Length:N0} bytes; the limit is {o.MaxImageBytes:N0} per image.");
+            await using var stream = file.OpenReadStream();
+            var bytes = await ReadBodyAsync(stream, o.MaxImageBytes, ct);
+            uploads.Add(new Upload(bytes, Text(i < labels.Count ? labels[i] : null, "label", o.MaxLabelLength),
+                Text(i < notes.Count ? notes[i] : null, "note", o.MaxNoteLength)));
+        }
+        return uploads;
+    }
+
+    /// <summary>Reads at most <paramref name="limit"/> bytes; one more is a 413, however the length was declared.</summary>
+    static async Task<byte[]> ReadBodyAsync(Stream body, long limit, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                    throw ProblemException.TooLarge($"The image is larger than {limit:N0} bytes.");
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw FromKestrel(e);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Kestrel's own refusals while the body is read: 413 past MaxRequestBodySize, 400 for a broken body.</summary>
+    static ProblemException FromKestrel(BadHttpRequestException e) => e.StatusCode == StatusCodes.Status413PayloadTooLarge
+        ? ProblemException.TooLarge($"The request body is larger than the server accepts ({e.Message}).")
+        : new ProblemException(e.StatusCode, "Bad request", e.Message);
+
+    static string? Text(string? value, string name, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        value = value.Trim();
+        if (value.Length > max) throw ProblemException.BadRequest($"The {name} has {value.Length} characters; the limit is {max}.");
+        if (value.Any(char.IsControl)) throw ProblemException.BadRequest($"The {name} contains control characters.");
+        return value;
+    }
+
+    static string Hint(string problem) =>
+        $"{problem} Send a multipart/form-data body with a file field named '{Field}', or the raw image bytes with " +
+        $"Content-Type {string.Join(", ", SafeImageDecoder.AcceptedMediaTypes)}.";
+}

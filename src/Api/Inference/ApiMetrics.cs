@@ -1,0 +1,21 @@
+using Prometheus;
+
+namespace AlexNet.Api.Inference;
+
+/// <summary>The service's own Prometheus metrics (HTTP metrics come from prometheus-net's middleware).</summary>
+public static class ApiMetrics
+{
+    public static readonly Gauge Provider = Metrics.CreateGauge("alexnet_inference_provider",
+        "1 for the ONNX Runtime execution provider that runs the model (CPU or CUDA), 0 otherwise.", "provider");
+    public static readonly Gauge Ready = Metrics.CreateGauge("alexnet_ready", "1 when the model is loaded and warmed up.");
+    public static readonly Counter Cache = Metrics.CreateCounter("alexnet_cache_requests_total",
+        "Answer-cache lookups by result (hit, miss).", "result");
+    public static readonly Histogram BatchSize = Metrics.CreateHistogram("alexnet_inference_batch_size",
+        "Crops per ONNX Runtime call.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+    public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("alexnet_inference_batch_seconds",
+        "Time of one ONNX Runtime call.", new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+    public static readonly Gauge QueueLength = Metrics.CreateGauge("alexnet_inference_queue_length", "Crops waiting for the model.");
+    public static readonly Counter Rejected = Metrics.CreateCounter("alexnet_requests_rejected_total",
+        "Requests refused before inference, by reason (queue_full, rate_limited, not_ready).", "reason");
+    public static readonly Gauge GalleryImages = Metrics.CreateGauge("alexnet_gallery_images", "Images in the gallery index.");
+}

@@ -1,0 +1,140 @@
+using System.Numerics.Tensors;
+using System.Security.Cryptography;
+using AlexNet.Api.Http;
+using AlexNet.Model.Imaging;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+
+namespace AlexNet.Api.Inference;
+
+/// <summary>An image's answer and whether it came from the cache.</summary>
+public sealed record Analysis(Prediction Prediction, bool Cached);
+
+/// <summary>A decoded upload after the paper's first step, and its size as decoded (after EXIF orientation).</summary>
+public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height);
+
+/// <summary>
+/// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (at most
+/// MaxConcurrentDecodes at once), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
+/// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
+/// the model fingerprint and the crop mode.
+/// </summary>
+public sealed class InferencePipeline : IDisposable
+{
+    readonly ModelHost _host;
+    readonly InferenceBatcher _batcher;
+    readonly MemoryCache _cache;   // our own, so its size limit binds only our entries
+    readonly CacheOptions _cacheOptions;
+    readonly SafeImageDecoder _decoder;
+    readonly SemaphoreSlim _decodes;
+
+    public InferencePipeline(ModelHost host, InferenceBatcher batcher, IOptions<InferenceOptions> inference,
+        IOptions<UploadOptions> uploads, IOptions<CacheOptions> cacheOptions)
+    {
+        _host = host;
+        _batcher = batcher;
+        _cacheOptions = cacheOptions.Value;
+        _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
+        _decoder = new SafeImageDecoder(new DecoderLimits { MaxSide = uploads.Value.MaxSide, MaxPixels = uploads.Value.MaxPixels });
+        var decodes = inference.Value.MaxConcurrentDecodes > 0 ? inference.Value.MaxConcurrentDecodes : Environment.ProcessorCount;
+        _decodes = new SemaphoreSlim(decodes, decodes);
+    }
+
+    public SafeImageDecoder Decoder => _decoder;
+
+    /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="ProblemException"/>.</summary>
+    public Task<Analysis[]> AnalyzeAsync(IReadOnlyList<byte[]> images, bool tenCrop, CancellationToken ct) =>
+        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(bytes, tenCrop, i, images.Count, ct)));
+
+    public async Task<Analysis> AnalyzeAsync(byte[] bytes, bool tenCrop, int index, int count, CancellationToken ct)
+    {
+        var key = CacheKey(bytes, tenCrop);
+        if (_cacheOptions.Enabled && _cache.TryGetValue(key, out Prediction? hit) && hit is not null)
+        {
+            ApiMetrics.Cache.WithLabels("hit").Inc();
+            return new Analysis(hit, Cached: true);
+        }
+        if (_cacheOptions.Enabled) ApiMetrics.Cache.WithLabels("miss").Inc();
+        var decoded = await PrepareAsync(bytes, index, count, ct);
+        var prediction = await PredictAsync(decoded.Prepared, tenCrop, ct);
+        Remember(key, prediction);
+        return new Analysis(prediction, Cached: false);
+    }
+
+    /// <summary>Decodes and applies the paper's first step (shorter side to ResizeSize, central square).</summary>
+    public async Task<DecodedImage> PrepareAsync(byte[] bytes, int index, int count, CancellationToken ct)
+    {
+        var model = _host.Require().Model;
+        await _decodes.WaitAsync(ct);
+        try
+        {
+            using var image = _decoder.Decode(bytes);
+            return new DecodedImage(new ImagePreprocessor(model.ResizeSize, model.InputSize).Prepare(image), image.Width, image.Height);
+        }
+        catch (ImageRejectedException e)
+        {
+            throw ProblemException.From(e, index, count);
+        }
+        finally
+        {
+            _decodes.Release();
+        }
+    }
+
+    /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features.</summary>
+    public async Task<Prediction> PredictAsync(PreparedImage prepared, bool tenCrop, CancellationToken ct)
+    {
+        var model = _host.Require().Model;
+        var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
+        IReadOnlyList<CropWindow> crops = tenCrop ? pre.TenCrops : [pre.Center];
+        // If one crop is refused (queue full), cancel the ones already queued.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pending = new List<Task<Prediction>>(crops.Count);
+        try
+        {
+            foreach (var crop in crops)
+            {
+                var chw = new float[pre.CropLength];   // (3, S, S)
+                pre.WriteCrop(prepared, crop, chw);
+                pending.Add(_batcher.EnqueueAsync(chw, linked.Token));
+            }
+        }
+        catch
+        {
+            await linked.CancelAsync();
+            throw;
+        }
+        var answers = await Task.WhenAll(pending);
+        if (answers.Length == 1) return answers[0];
+        var probabilities = new float[model.Classes];
+        var features = new float[model.FeatureDim];
+        foreach (var a in answers)
+        {
+            TensorPrimitives.Add(probabilities, a.Probabilities, probabilities);
+            TensorPrimitives.Add(features, a.Features, features);
+        }
+        TensorPrimitives.Divide(probabilities, answers.Length, probabilities);
+        TensorPrimitives.Divide(features, answers.Length, features);
+        return new Prediction(probabilities, features);
+    }
+
+    public void Remember(byte[] bytes, bool tenCrop, Prediction prediction) => Remember(CacheKey(bytes, tenCrop), prediction);
+
+    void Remember(string key, Prediction prediction)
+    {
+        if (!_cacheOptions.Enabled) return;
+        _cache.Set(key, prediction, new MemoryCacheEntryOptions
+        {
+            Size = 4L * (prediction.Probabilities.Length + prediction.Features.Length) + 128,   // bytes, roughly
+        });
+    }
+
+    string CacheKey(byte[] bytes, bool tenCrop) =>
+        $"{_host.Require().Model.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
+
+    public void Dispose()
+    {
+        _decodes.Dispose();
+        _cache.Dispose();
+    }
+}

@@ -1,0 +1,194 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using AlexNet.Model;
+using Microsoft.ML.OnnxRuntime;
+using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
+
+namespace AlexNet.Api.Inference;
+
+/// <summary>Thrown when Inference:Provider is Cuda and CUDA does not start: the service then stays up, not ready.</summary>
+public sealed class CudaUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
+/// The one <see cref="InferenceSession"/> of the process (Run is thread-safe, microsoft/onnxruntime#114) and what
+/// its file promises. Loading checks the file against <see cref="OnnxContract"/>: the input and output names and
+/// shapes, and that the labels in the metadata match the width of <c>probabilities</c>. Errors name the path.
+/// </summary>
+public sealed class OnnxClassifier : IDisposable
+{
+    readonly InferenceSession _session;
+    static readonly string[] InputNames = [OnnxContract.Input];
+    static readonly string[] OutputNames = [OnnxContract.Probabilities, OnnxContract.Features];
+
+    OnnxClassifier(InferenceSession session, ModelInfo model, string provider)
+    {
+        _session = session;
+        Model = model;
+        Provider = provider;
+    }
+
+    public ModelInfo Model { get; }
+    /// <summary>"CPU" or "CUDA".</summary>
+    public string Provider { get; }
+    /// <summary>Floats in one input row: 3 x InputSize x InputSize.</summary>
+    public int RowLength => 3 * Model.InputSize * Model.InputSize;
+
+    /// <summary>Loads and checks <paramref name="path"/>. Throws <see cref="FileNotFoundException"/> or
+    /// <see cref="InvalidDataException"/> naming the path, or <see cref="CudaUnavailableException"/>.</summary>
+    public static OnnxClassifier Load(string path, InferenceOptions options, ILogger log)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Model file not found: {path} (set Inference:ModelPath, or the environment variable Inference__ModelPath).", path);
+        var fingerprint = Fingerprint(path);
+        var (session, provider) = CreateSession(path, options, log);
+        try
+        {
+            var model = Check(session, path, fingerprint);
+            return new OnnxClassifier(session, model, provider);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs (n, 3, S, S) rows; returns probabilities (n, classes) and features (n, FeatureDim), row-major.</summary>
+    public (float[] Probabilities, float[] Features) Run(float[] input, int n)
+    {
+        var length = n * RowLength;
+        if (n < 1 || input.Length < length)
+            throw new ArgumentException($"{n} rows need {length} floats; the buffer holds {input.Length}.", nameof(input));
+        var s = Model.InputSize;
+        using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, length), [n, 3, s, s]);
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, InputNames, [x], OutputNames);
+        var probabilities = outputs[0].GetTensorDataAsSpan<float>().ToArray();   // (n, classes)
+        var features = outputs[1].GetTensorDataAsSpan<float>().ToArray();        // (n, FeatureDim)
+        if (probabilities.Length != n * Model.Classes || features.Length != n * Model.FeatureDim)
+            throw new InvalidOperationException($"The model returned {probabilities.Length} probabilities and {features.Length} features for {n} rows.");
+        return (probabilities, features);
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    public static string Fingerprint(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    static SessionOptions NewOptions(InferenceOptions options) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        IntraOpNumThreads = options.IntraOpThreads,
+        LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+    };
+
+    /// <summary>
+    /// CUDA is listed by GetAvailableProviders even without a GPU (notes/onnxruntime-gpu.md), so it is tried, not
+    /// looked up. When the CUDA session fails, a CPU session tells a CUDA fault (CPU loads) from a bad file (CPU fails too).
+    /// </summary>
+    static (InferenceSession Session, string Provider) CreateSession(string path, InferenceOptions options, ILogger log)
+    {
+        Exception? cudaError = null;
+        if (options.Provider != ExecutionProvider.Cpu)
+        {
+            try
+            {
+                using var cuda = NewOptions(options);
+                cuda.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                return (new InferenceSession(path, cuda), "CUDA");
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                cudaError = e;
+            }
+        }
+        InferenceSession cpuSession;
+        try
+        {
+            using var cpu = NewOptions(options);
+            cpuSession = new InferenceSession(path, cpu);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{path}: ONNX Runtime cannot load this model: {e.Message}", e);
+        }
+        if (cudaError is null) return (cpuSession, "CPU");
+        if (options.Provider == ExecutionProvider.Cuda)
+        {
+            cpuSession.Dispose();
+            throw new CudaUnavailableException(
+                $"Inference:Provider is Cuda but CUDA did not start on device {options.CudaDeviceId}: {cudaError.Message} " +
+                "(this build needs the CUDA 13 runtime and cuDNN 9; set Inference:Provider to Auto or Cpu to run on the CPU).", cudaError);
+        }
+        log.LogWarning("CUDA did not start ({Error}); Inference:Provider is Auto, so the CPU runs the model.", cudaError.Message);
+        return (cpuSession, "CPU");
+    }
+
+    static ModelInfo Check(InferenceSession session, string path, string fingerprint)
+    {
+        InvalidDataException Bad(string what) => new($"{path}: {what} (see OnnxContract: input '{OnnxContract.Input}' (N, 3, S, S), " +
+            $"outputs '{OnnxContract.Probabilities}' (N, classes) and '{OnnxContract.Features}' (N, D), labels in metadata '{OnnxContract.Keys.Labels}').");
+
+        if (!session.InputMetadata.TryGetValue(OnnxContract.Input, out var input))
+            throw Bad($"no input named '{OnnxContract.Input}'; it has [{string.Join(", ", session.InputMetadata.Keys)}]");
+        var inDims = input.Dimensions;
+        if (input.ElementType != typeof(float) || inDims.Length != 4 || inDims[1] != 3 || inDims[2] <= 0 || inDims[2] != inDims[3])
+            throw Bad($"input '{OnnxContract.Input}' is {input.ElementType.Name} [{string.Join(", ", inDims)}], expected float (N, 3, S, S)");
+        var width = OutputWidth(session, OnnxContract.Probabilities, Bad);
+        var featureDim = OutputWidth(session, OnnxContract.Features, Bad);
+
+        var meta = session.ModelMetadata.CustomMetadataMap;
+        var labels = Json<string[]>(meta, OnnxContract.Keys.Labels, Bad) ?? throw Bad($"no '{OnnxContract.Keys.Labels}' in the metadata");
+        if (labels.Length != width)
+            throw Bad($"{labels.Length} labels in '{OnnxContract.Keys.Labels}' but '{OnnxContract.Probabilities}' has {width} columns");
+        var synsets = Json<string[]>(meta, OnnxContract.Keys.Synsets, Bad);
+        if (synsets is not null && synsets.Length != labels.Length)
+            throw Bad($"{synsets.Length} synsets in '{OnnxContract.Keys.Synsets}' for {labels.Length} labels");
+
+        var inputSize = Int(meta, OnnxContract.Keys.InputSize, Bad) ?? inDims[2];
+        if (inputSize != inDims[2])
+            throw Bad($"'{OnnxContract.Keys.InputSize}' says {inputSize} but the input is {inDims[2]}x{inDims[3]}");
+        // The paper's 256 for 224 when the file doesn't say.
+        var resizeSize = Int(meta, OnnxContract.Keys.ResizeSize, Bad) ?? (int)Math.Round(inputSize * 256.0 / 224);
+        if (resizeSize < inputSize)
+            throw Bad($"'{OnnxContract.Keys.ResizeSize}' ({resizeSize}) is smaller than the input size ({inputSize})");
+        var provenance = Json<JsonElement?>(meta, OnnxContract.Keys.Provenance, Bad);
+        meta.TryGetValue(OnnxContract.Keys.Preset, out var preset);
+
+        return new ModelInfo(path, fingerprint, preset, inputSize, resizeSize, width, featureDim, labels,
+            [.. labels.Select((_, i) => synsets is null || string.IsNullOrWhiteSpace(synsets[i]) ? null : synsets[i])],
+            provenance, new Dictionary<string, string>(meta));
+    }
+
+    static int OutputWidth(InferenceSession session, string name, Func<string, InvalidDataException> bad)
+    {
+        if (!session.OutputMetadata.TryGetValue(name, out var output))
+            throw bad($"no output named '{name}'; it has [{string.Join(", ", session.OutputMetadata.Keys)}]");
+        var dims = output.Dimensions;
+        if (output.ElementType != typeof(float) || dims.Length != 2 || dims[1] <= 0)
+            throw bad($"output '{name}' is {output.ElementType.Name} [{string.Join(", ", dims)}], expected float (N, width)");
+        return dims[1];
+    }
+
+    static T? Json<T>(Dictionary<string, string> meta, string key, Func<string, InvalidDataException> bad)
+    {
+        if (!meta.TryGetValue(key, out var json)) return default;
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json);
+        }
+        catch (JsonException e)
+        {
+            throw bad($"metadata '{key}' is not valid JSON of {typeof(T).Name}: {e.Message}");
+        }
+    }
+
+    static int? Int(Dictionary<string, string> meta, string key, Func<string, InvalidDataException> bad)
+    {
+        if (!meta.TryGetValue(key, out var text)) return null;
+        return int.TryParse(text, out var value) && value > 0 ? value : throw bad($"metadata '{key}' is '{text}', expected a positive integer");
+    }
+}

@@ -1,0 +1,112 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace AlexNet.Api;
+
+/// <summary>Which ONNX Runtime execution provider runs the model.</summary>
+public enum ExecutionProvider
+{
+    /// <summary>CUDA when it starts, else the CPU (with a warning in the log).</summary>
+    Auto,
+    Cpu,
+    /// <summary>CUDA or nothing: when CUDA does not start the service stays up but is not ready.</summary>
+    Cuda,
+}
+
+/// <summary>The "Inference" section.</summary>
+public sealed class InferenceOptions
+{
+    /// <summary>Relative paths resolve against the content root: src/Api under <c>dotnet run</c> (so this names the
+    /// repository's models/), /app in the container image (so /models).</summary>
+    [Required] public string ModelPath { get; set; } = "../../models/fashion-mnist-compact.onnx";
+    public ExecutionProvider Provider { get; set; } = ExecutionProvider.Auto;
+    [Range(0, 63)] public int CudaDeviceId { get; set; }
+    /// <summary>Crops per ONNX Runtime call. A 10-crop request is ten crops.</summary>
+    [Range(1, 256)] public int MaxBatchSize { get; set; } = 16;
+    /// <summary>How long a lone crop waits for company. 0 runs it at once (lowest latency); a few ms buys throughput under load.</summary>
+    [Range(0, 1000)] public int MaxBatchDelayMs { get; set; }
+    /// <summary>Crops waiting for the model; beyond this we answer 503, not queue.</summary>
+    [Range(1, 100_000)] public int QueueCapacity { get; set; } = 256;
+    /// <summary>Images decoded at once (decoding can't be cancelled, so it is bounded instead). 0: one per core.</summary>
+    [Range(0, 1024)] public int MaxConcurrentDecodes { get; set; }
+    /// <summary>ONNX Runtime's intra-op threads. 0: its default (one per physical core).</summary>
+    [Range(0, 1024)] public int IntraOpThreads { get; set; }
+    /// <summary>Seconds in the Retry-After header of a 503.</summary>
+    [Range(1, 3600)] public int RetryAfterSeconds { get; set; } = 1;
+}
+
+/// <summary>The "Uploads" section: what one request may carry. Checked before anything is decoded.</summary>
+public sealed class UploadOptions
+{
+    [Range(1, 1L << 30)] public long MaxImageBytes { get; set; } = 8 << 20;
+    /// <summary>Also Kestrel's MaxRequestBodySize and the multipart body limit.</summary>
+    [Range(1, 1L << 31)] public long MaxRequestBytes { get; set; } = 32 << 20;
+    [Range(1, 256)] public int MaxImagesPerRequest { get; set; } = 16;
+    /// <summary>Pixel budget of one decoded image (notes/imagesharp-hardening.md); over it the answer is 422.</summary>
+    [Range(1, 65_535)] public int MaxSide { get; set; } = 8192;
+    [Range(1, 1L << 32)] public long MaxPixels { get; set; } = 40_000_000;
+    [Range(1, 10_000)] public int MaxLabelLength { get; set; } = 200;
+    [Range(1, 100_000)] public int MaxNoteLength { get; set; } = 2000;
+    /// <summary>Largest k for classification and search.</summary>
+    [Range(1, 10_000)] public int MaxK { get; set; } = 100;
+}
+
+/// <summary>The "Gallery" section.</summary>
+public sealed class GalleryOptions
+{
+    /// <summary>SQLite file, created when missing. Relative paths resolve against the content root: the repository's
+    /// data/ (git-ignored) under <c>dotnet run</c>.</summary>
+    [Required] public string DatabasePath { get; set; } = "../../data/gallery.db";
+    /// <summary>Longest side of a thumbnail, in pixels.</summary>
+    [Range(16, 1024)] public int ThumbnailSize { get; set; } = 96;
+}
+
+/// <summary>The "Cache" section: recent answers by image bytes, model and options.</summary>
+public sealed class CacheOptions
+{
+    public bool Enabled { get; set; } = true;
+    /// <summary>Bound on the cached probabilities and features (about 20 KB an image for the paper's model).</summary>
+    [Range(1, 64 * 1024)] public int SizeLimitMegabytes { get; set; } = 64;
+}
+
+/// <summary>The "Security" section. No key configured means gallery writes are refused (secure by default).</summary>
+public sealed class SecurityOptions
+{
+    /// <summary>Compared with the X-Api-Key header. Comes from the environment (Security__ApiKey), never from a file in git.</summary>
+    public string? ApiKey { get; set; }
+}
+
+/// <summary>The "RateLimit" section: a fixed window per client address on /api.</summary>
+public sealed class RateLimitOptions
+{
+    [Range(1, 1_000_000)] public int PermitLimit { get; set; } = 300;
+    [Range(1, 3600)] public int WindowSeconds { get; set; } = 60;
+}
+
+/// <summary>Rules that span fields; messages name the keys.</summary>
+public sealed class ValidateUploadOptions : IValidateOptions<UploadOptions>
+{
+    public ValidateOptionsResult Validate(string? name, UploadOptions o) =>
+        o.MaxImageBytes > o.MaxRequestBytes
+            ? ValidateOptionsResult.Fail($"Uploads:MaxImageBytes ({o.MaxImageBytes}) must not exceed Uploads:MaxRequestBytes ({o.MaxRequestBytes}).")
+            : ValidateOptionsResult.Success;
+}
+
+public static class OptionsRegistration
+{
+    public static IServiceCollection AddApiOptions(this IServiceCollection services)
+    {
+        services.AddOptions<InferenceOptions>().BindConfiguration("Inference").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<UploadOptions>().BindConfiguration("Uploads").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<UploadOptions>, ValidateUploadOptions>();
+        services.AddOptions<GalleryOptions>().BindConfiguration("Gallery").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SecurityOptions>().BindConfiguration("Security");
+        services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimit").ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
+
+    /// <summary>A configured path, absolute as given or relative to the content root.</summary>
+    public static string Resolve(IHostEnvironment env, string path) =>
+        Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(env.ContentRootPath, path));
+}
