@@ -162,6 +162,18 @@ public static class TestImages
     }
 
     public static byte[] Png(int seed, int width = 90, int height = 72) => Encode(seed, width, height, (i, s) => i.SaveAsPng(s));
+
+    /// <summary>A PNG of per-pixel noise: it hardly compresses (about 3 bytes a pixel).</summary>
+    public static byte[] NoisyPng(int seed, int width, int height)
+    {
+        var rng = new Random(seed);
+        var rgb = new byte[width * height * 3];
+        rng.NextBytes(rgb);
+        using var image = Image.LoadPixelData<Rgb24>(rgb, width, height);
+        using var ms = new MemoryStream();
+        image.SaveAsPng(ms);
+        return ms.ToArray();
+    }
     public static byte[] Jpeg(int seed) => Encode(seed, 90, 72, (i, s) => i.SaveAsJpeg(s));
     public static byte[] Gif(int seed) => Encode(seed, 90, 72, (i, s) => i.SaveAsGif(s));
     public static byte[] Webp(int seed) => Encode(seed, 90, 72, (i, s) => i.SaveAsWebp(s));
