@@ -117,7 +117,6 @@ public sealed class Trainer(ITrainingReport report)
         var loader = new BatchLoader(data.Train, augmenter, o.BatchSize, o.Seed);
         var state = header.State;
         var s = header.Spec.InputSize;
-        using var lossFn = nn.CrossEntropyLoss();
         var metricsPath = Path.Combine(o.Output, "metrics.csv");
 
         for (var epoch = state.Epoch; epoch < o.Epochs; epoch++)
@@ -125,36 +124,12 @@ public sealed class Trainer(ITrainingReport report)
             ct.ThrowIfCancellationRequested();
             foreach (var g in optimizer.ParamGroups) g.LearningRate = state.LearningRate;
             torch.random.manual_seed(Seeds.Mix(o.Seed, epoch, 0xd0));   // dropout masks, reproducible per epoch
-            model.train();
             var sw = Stopwatch.StartNew();
-            double lossSum = 0;
-            long seen = 0, correct = 0;
-            var batches = Math.Min(loader.BatchesPerEpoch, o.LimitBatches ?? int.MaxValue);
-            var b = 0;
-            foreach (var batch in loader.Epoch(epoch, o.LimitBatches, ct).ToBlockingEnumerable(ct))
-            {
-                using var scope = NewDisposeScope();
-                var x = tensor(batch.Images, [batch.Count, 3, s, s]);
-                var y = tensor(batch.Labels).to(model.DeviceA);
-                optimizer.zero_grad();
-                var logits = model.call(x);                                   // (N, classes)
-                var loss = lossFn.call(logits, y);
-                loss.backward();
-                optimizer.step();
-                var l = loss.item<float>();
-                if (!float.IsFinite(l))
-                    throw new InvalidOperationException($"Loss became {l} at epoch {epoch + 1}, batch {b + 1}: lower the learning rate " +
-                                                        "or try --init caffe (the paper's biases of 1 can stall or diverge).");
-                lossSum += l * batch.Count;
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-                seen += batch.Count;
-                b++;
-                report.Batch(epoch, b, batches, lossSum / seen, 1 - (double)correct / seen, seen / sw.Elapsed.TotalSeconds);
-            }
-            var trainSeconds = sw.Elapsed.TotalSeconds;
+            var train = TrainOneEpoch(model, model.DeviceA, optimizer, loader, epoch, s, o.LimitBatches, report,
+                "or try --init caffe (the paper's biases of 1 can stall or diverge)", ct);
             var val = Evaluator.Evaluate(new TorchScorer(model), data.Validation, prep, tenCrop: false, o.EvalBatchSize);
-            var metrics = new EpochMetrics(epoch + 1, state.LearningRate, lossSum / seen, 1 - (double)correct / seen,
-                val.Loss, val.Top1Error, val.Top5Error, seen / trainSeconds, sw.Elapsed.TotalSeconds);
+            var metrics = new EpochMetrics(epoch + 1, state.LearningRate, train.Loss, train.Top1Error,
+                val.Loss, val.Top1Error, val.Top5Error, train.ImagesPerSecond, sw.Elapsed.TotalSeconds);
             state = LrSchedule.AfterEpoch(o, state, epoch, val.Top1Error) with
             {
                 History = [.. state.History, metrics],
@@ -167,6 +142,50 @@ public sealed class Trainer(ITrainingReport report)
             MetricsCsv.Write(metricsPath, state.History);
         }
         return state;
+    }
+
+    /// <summary>What one pass over the training batches measured (running averages, as the batches were seen).</summary>
+    public sealed record EpochPass(double Loss, double Top1Error, long Images, double Seconds)
+    {
+        public double ImagesPerSecond => Images / Seconds;
+    }
+
+    /// <summary>
+    /// One epoch of SGD in train mode: per batch zero_grad, forward, cross-entropy, backward, step. Any network that
+    /// maps pixels (N, 3, S, S) to logits (N, classes) on <paramref name="device"/>; shared with fine-tuning. Seed
+    /// torch first for reproducible dropout. A non-finite loss stops the run with <paramref name="divergedHint"/>.
+    /// </summary>
+    public static EpochPass TrainOneEpoch(nn.Module<Tensor, Tensor> model, Device device, OptimizerHelper optimizer, BatchLoader loader,
+        int epoch, int inputSize, int? limitBatches, ITrainingReport report, string divergedHint, CancellationToken ct)
+    {
+        using var lossFn = nn.CrossEntropyLoss();
+        var s = inputSize;
+        model.train();
+        var sw = Stopwatch.StartNew();
+        double lossSum = 0;
+        long seen = 0, correct = 0;
+        var batches = Math.Min(loader.BatchesPerEpoch, limitBatches ?? int.MaxValue);
+        var b = 0;
+        foreach (var batch in loader.Epoch(epoch, limitBatches, ct).ToBlockingEnumerable(ct))
+        {
+            using var scope = NewDisposeScope();
+            var x = tensor(batch.Images, [batch.Count, 3, s, s]);
+            var y = tensor(batch.Labels).to(device);
+            optimizer.zero_grad();
+            var logits = model.call(x);                                   // (N, classes)
+            var loss = lossFn.call(logits, y);
+            loss.backward();
+            optimizer.step();
+            var l = loss.item<float>();
+            if (!float.IsFinite(l))
+                throw new InvalidOperationException($"Loss became {l} at epoch {epoch + 1}, batch {b + 1}: lower the learning rate {divergedHint}.");
+            lossSum += l * batch.Count;
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+            seen += batch.Count;
+            b++;
+            report.Batch(epoch, b, batches, lossSum / seen, 1 - (double)correct / seen, seen / sw.Elapsed.TotalSeconds);
+        }
+        return new EpochPass(lossSum / seen, 1 - (double)correct / seen, seen, sw.Elapsed.TotalSeconds);
     }
 }
 
