@@ -11,7 +11,7 @@ using TorchSharp;
 
 namespace AlexNet.Training;
 
-/// <summary>The command line: train, resume, evaluate, export, plot.</summary>
+/// <summary>The command line: train, resume, evaluate, export, plot, bench, import-torchvision, finetune.</summary>
 public static class Cli
 {
     static Option<T> Opt<T>(string name, string description, T defaultValue) =>
@@ -21,7 +21,8 @@ public static class Cli
     public static RootCommand Build()
     {
         var d = new TrainOptions();
-        var root = new RootCommand("alexnet-train: train, evaluate and export the paper's two-tower AlexNet (TorchSharp).");
+        var root = new RootCommand("alexnet-train: train, evaluate and export the paper's two-tower AlexNet (TorchSharp); " +
+                                   "import torchvision's AlexNet weights and fine-tune either on your own classes.");
 
         // train
         var preset = Opt("--preset", $"Network size: {string.Join(", ", AlexNetSpec.PresetNames)}.", d.Preset);
@@ -162,7 +163,131 @@ public static class Cli
             return 0;
         });
         root.Subcommands.Add(bench);
+        root.Subcommands.Add(ImportTorchvisionCommand());
+        root.Subcommands.Add(FineTuneCommand());
         return root;
+    }
+
+    static Command ImportTorchvisionCommand()
+    {
+        var weights = new Option<string>("--weights")
+        {
+            Description = "torchvision AlexNet weights saved by torch.save(model.state_dict(), path) (PyTorch 1.6+ zip format).",
+            Required = true,
+        };
+        var labels = new Option<string>("--labels")
+        {
+            Description = "Class names in output order: one per line, or wnid<TAB>label (e.g. imagenet1k-synsets.txt for ImageNet weights).",
+            Required = true,
+        };
+        var outPath = new Option<string>("--out") { Description = "Where to write the .onnx file (our contract: image 0..255 in, probabilities and features out).", Required = true };
+        var data = Opt<string>("--data", "Also evaluate on this image folder (root/<class>/*, class folders named by label or wnid).");
+        var limit = Opt<int?>("--limit", "Evaluate the first N images only.");
+        var command = new Command("import-torchvision", "Convert torchvision AlexNet weights (.pth) to an ONNX model the API serves.")
+        {
+            weights, labels, outPath, data, limit,
+        };
+        command.SetAction(r =>
+        {
+            var report = new ConsoleReport();
+            ImportTorchvision(r.GetValue(weights)!, r.GetValue(labels)!, r.GetValue(outPath)!, r.GetValue(data), r.GetValue(limit), report);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Loads a torchvision state dict, optionally evaluates it with TorchSharp, and exports it.</summary>
+    public static string ImportTorchvision(string weights, string labelsPath, string path, string? folder, int? limit, ITrainingReport report)
+    {
+        var labels = LabelSet.Load(labelsPath);
+        using var model = TorchvisionWeights.LoadModel(weights);
+        if (labels.Count != model.Spec.Classes)
+            throw new ArgumentException($"{labelsPath} has {labels.Count} labels but {weights} has {model.Spec.Classes} classes (rows of classifier.6.weight).");
+        report.Info($"{weights}: torchvision AlexNet, {model.parameters().Sum(p => p.numel()):N0} parameters, {model.Spec.Classes} classes");
+        var metrics = new Dictionary<string, double>();
+        if (folder is not null)
+        {
+            var e = EvaluateTorchvision(model, labels, folder, limit);
+            report.Info($"{folder}: centre crop, images {e.Images}  top-1 error {100 * e.Top1Error:F2}%  top-5 error {100 * e.Top5Error:F2}%  loss {e.Loss:F4}");
+            (metrics["val_top1_error"], metrics["val_top5_error"]) = (e.Top1Error, e.Top5Error);
+        }
+        var provenance = new Provenance
+        {
+            Dataset = folder is null ? "unknown (imported weights)" : $"evaluated on {folder}",
+            Init = $"torchvision AlexNet weights {Path.GetFileName(weights)}",
+            Command = Environment.CommandLine,
+            Metrics = metrics,
+            Note = "imported from a PyTorch state dict; torchvision's one-tower variant (61.1 M parameters with 1000 classes), " +
+                   "not the paper's two-tower net",
+        };
+        TorchvisionExporter.Export(model, labels, provenance, path);
+        var full = Path.GetFullPath(path);
+        report.Info($"wrote {full} ({new FileInfo(full).Length / 1e6:F1} MB)");
+        Console.WriteLine(full);
+        return full;
+    }
+
+    /// <summary>Centre-crop top-1/top-5 of a torchvision model on root/&lt;class&gt;/*, folders named by label or by wnid.</summary>
+    public static EvalResult EvaluateTorchvision(TorchvisionAlexNet model, LabelSet labels, string folder, int? limit)
+    {
+        var prep = new ImagePreprocessor(model.Spec.ResizeSize, model.Spec.InputSize);
+        var byWnid = labels.Synsets is { } syn && syn.Any(s => Directory.Exists(Path.Combine(folder, s)));
+        var set = ImageSet.FromFolder(folder, prep, (f, why) => Console.Error.WriteLine($"skipped {f}: {why}"),
+            byWnid ? new LabelSet(labels.Synsets!) : labels);
+        if (limit is { } l && l < set.Count) set = set.Subset(Enumerable.Range(0, l).ToArray(), "limit");
+        return Evaluator.Evaluate(new ModuleScorer(model, model.Spec.InputSize, model.Spec.Classes), set, prep, tenCrop: false);
+    }
+
+    static Command FineTuneCommand()
+    {
+        var d = new FineTuneOptions();
+        var from = new Option<string>("--from")
+        {
+            Description = "Pretrained model: a checkpoint of ours (.ckpt) or torchvision AlexNet weights (.pth state dict).",
+            Required = true,
+        };
+        var data = new Option<string>("--data") { Description = "Image-folder root holding train/<class>/* and val/<class>/*: the new classes.", Required = true };
+        var epochs = Opt("--epochs", "Epochs to train.", d.Epochs);
+        var batch = Opt("--batch-size", "Images per SGD step.", d.BatchSize);
+        var lr = Opt("--lr", "Learning rate of the new last layer (lower it if the loss climbs far above ln(classes)).", d.LearningRate);
+        var scale = Opt("--pretrained-lr-scale", "The pretrained layers learn at lr times this (0.1: ten times slower).", d.PretrainedLrScale);
+        var freeze = Opt("--freeze", "Train the new last layer only (fc8 / classifier.6); the pretrained layers stay as loaded.", d.Freeze);
+        var momentum = Opt("--momentum", "SGD momentum.", d.Momentum);
+        var wd = Opt("--weight-decay", "L2 weight decay.", d.WeightDecay);
+        var patience = Opt("--patience", "Epochs without improvement before lr / 10.", d.Patience);
+        var noFlip = Opt("--no-flip", "Turn horizontal flips off.", false);
+        var devices = Opt("--devices", "cpu, cuda:0, or cuda:0,cuda:1 (two-tower nets only).", d.Devices);
+        var seed = Opt("--seed", "Seed of the new layer, data order, augmentation and dropout.", d.Seed);
+        var output = Opt("--out", "Run folder: best.ckpt or best.pth (+ labels.txt), metrics.csv.", d.Output);
+        var limit = Opt<int?>("--limit", "Use only the first N training images.");
+        var limitBatches = Opt<int?>("--limit-batches", "Stop each epoch after N batches (smoke runs).");
+        var exportTo = Opt<string>("--export", "After training, export the best weights to this .onnx path.");
+        var command = new Command("finetune",
+            "Replace the last layer for the classes of --data and train: pretrained layers 10x slower, or frozen with --freeze.")
+        {
+            from, data, epochs, batch, lr, scale, freeze, momentum, wd, patience, noFlip, devices, seed, output, limit, limitBatches, exportTo,
+        };
+        command.SetAction(r =>
+        {
+            var o = new FineTuneOptions
+            {
+                From = r.GetValue(from)!, Data = r.GetValue(data)!, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
+                LearningRate = r.GetValue(lr), PretrainedLrScale = r.GetValue(scale), Freeze = r.GetValue(freeze), Momentum = r.GetValue(momentum),
+                WeightDecay = r.GetValue(wd), Patience = r.GetValue(patience), Flips = !r.GetValue(noFlip), Devices = r.GetValue(devices)!,
+                Seed = r.GetValue(seed), Output = r.GetValue(output)!, Limit = r.GetValue(limit), LimitBatches = r.GetValue(limitBatches),
+            };
+            var report = new ConsoleReport();
+            var result = report.Run(() => new FineTuner(report).Run(o));
+            if (r.GetValue(exportTo) is { } path)
+            {
+                FineTuner.Export(o, result, path);
+                var full = Path.GetFullPath(path);
+                report.Info($"wrote {full} ({new FileInfo(full).Length / 1e6:F1} MB)");
+                Console.WriteLine(full);
+            }
+            return 0;
+        });
+        return command;
     }
 
     static AlexNetSpec BenchSpec(string preset, int? classes) => AlexNetSpec.FromPreset(preset, classes ?? (preset == "paper" ? 1000 : 10));
