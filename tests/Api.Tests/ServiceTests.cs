@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Reflection;
 using System.Text.Json;
 using AlexNet.Api.Endpoints;
+using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
@@ -124,7 +125,17 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
         b.FloatInput("x", "N", 3, 8, 8).FloatOutput("y", "N", 3, 8, 8).Node("Identity", ["x"], ["y"]);
         b.Save(wrongNames);
 
-        foreach (var (path, mentions) in new[] { (garbage, "ONNX Runtime"), (wrongNames, "no input named 'image'") })
+        // Right names, but 5 labels for 3 output columns.
+        var wrongLabels = _dir.File("wrong-labels.onnx");
+        var c = new OnnxModelBuilder();
+        c.FloatInput(OnnxContract.Input, "N", 3, 8, 8).FloatOutput(OnnxContract.Probabilities, "N", 3).FloatOutput(OnnxContract.Features, "N", 3)
+            .Node("GlobalAveragePool", [OnnxContract.Input], ["pooled"])                       // (N, 3, 1, 1)
+            .Node("Flatten", ["pooled"], [OnnxContract.Probabilities], ("axis", 1))
+            .Node("Flatten", ["pooled"], [OnnxContract.Features], ("axis", 1))
+            .Metadata(OnnxContract.Keys.Labels, "[\"a\",\"b\",\"c\",\"d\",\"e\"]");
+        c.Save(wrongLabels);
+
+        foreach (var (path, mentions) in new[] { (garbage, "ONNX Runtime"), (wrongNames, "no input named 'image'"), (wrongLabels, "5 labels") })
         {
             await using var factory = Factory(path);
             var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
@@ -216,6 +227,32 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
         var fresh = factory.CreateClient();
         using var ok = await fresh.PostAsync("/api/classify", Http.Raw(TestImages.Png(1)));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task CancelledRequestIsSkippedByTheBatcher()
+    {
+        var gate = new HoldingGate();
+        await using var factory = new ApiFactory(models.ModelA, _dir.File("gallery.db"), new Dictionary<string, string?> { ["Inference:MaxBatchSize"] = "4" },
+            services => services.AddSingleton<Inference.IInferenceGate>(gate));
+        var client = await factory.ReadyClientAsync();
+        var batcher = factory.Services.GetRequiredService<Inference.InferenceBatcher>();
+        var crop = new float[3 * 56 * 56];
+        var batchesBefore = await Http.MetricAsync(client, "alexnet_inference_batch_size_sum");
+
+        gate.Hold();
+        var first = batcher.EnqueueAsync(crop, CancellationToken.None);
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        using var cts = new CancellationTokenSource();
+        var cancelled = batcher.EnqueueAsync(crop, cts.Token);
+        var kept = batcher.EnqueueAsync(crop, CancellationToken.None);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(5)));   // at once, not after the model
+        gate.Release();
+        await first.WaitAsync(TimeSpan.FromSeconds(10));
+        await kept.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(batchesBefore + 2, await Http.MetricAsync(client, "alexnet_inference_batch_size_sum"));   // 1 + 1: the cancelled crop never ran
     }
 
     static string Messages(Exception e)

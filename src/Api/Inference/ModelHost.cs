@@ -25,6 +25,7 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
     public Task StartAsync(CancellationToken cancellationToken)
     {
         foreach (var p in new[] { "CPU", "CUDA" }) ApiMetrics.Provider.WithLabels(p).Set(0);
+        ApiMetrics.Ready.Set(0);
         try
         {
             Classifier = OnnxClassifier.Load(ModelPath, _options, log);
