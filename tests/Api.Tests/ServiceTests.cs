@@ -52,6 +52,9 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
             Assert.True(responses.TryGetProperty(status, out _), $"classify does not document {status}");
         Assert.Equal("Ankle boot", responses.GetProperty("200").GetProperty("content").GetProperty("application/json")
             .GetProperty("example").GetProperty("results")[0].GetProperty("top")[0].GetProperty("label").GetString());
+        Assert.True(responses.GetProperty("200").GetProperty("headers").TryGetProperty("X-Cache", out _));
+        Assert.True(responses.GetProperty("503").GetProperty("headers").TryGetProperty("Retry-After", out _));
+        Assert.True(responses.GetProperty("429").GetProperty("headers").TryGetProperty("Retry-After", out _));
         var add = paths.GetProperty("/api/gallery").GetProperty("post");
         Assert.True(add.GetProperty("requestBody").GetProperty("content").GetProperty("multipart/form-data").GetProperty("schema")
             .GetProperty("properties").TryGetProperty("label", out _));

@@ -48,8 +48,11 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         var stale = rows.Where(r => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim).ToList();
         var fresh = Reembed(classifier, stale);
         _index = new FeatureIndex(model.FeatureDim);
+        var staleIds = stale.Select(r => r.Id).ToHashSet();
         foreach (var r in rows)
         {
+            // A stale row that could not be re-embedded stays on disk but out of the index: never two models' vectors.
+            if (staleIds.Contains(r.Id) && !fresh.ContainsKey(r.Id)) continue;
             _index.Add(r.Id, fresh.TryGetValue(r.Id, out var f) ? f : r.Features);
             _entries[r.Id] = Entry(r);
         }
@@ -72,21 +75,33 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         var decoder = new SafeImageDecoder();
         var batch = Math.Max(1, inference.Value.MaxBatchSize);
         log.LogInformation("Re-embedding {Count} gallery images for model {Fingerprint}.", stale.Count, model.Fingerprint);
-        foreach (var chunk in stale.Chunk(batch))
+        foreach (var rows in stale.Chunk(batch))
         {
-            var input = new float[chunk.Length * pre.CropLength];   // (n, 3, S, S)
-            for (var i = 0; i < chunk.Length; i++)
+            var input = new float[rows.Length * pre.CropLength];   // (n, 3, S, S)
+            var ids = new List<long>(rows.Length);
+            foreach (var row in rows)
             {
-                var (png, size) = _store!.ReadPrepared(chunk[i].Id)
-                    ?? throw new InvalidOperationException($"Gallery row {chunk[i].Id} vanished during start.");
-                using var image = decoder.Decode(png);
-                var prepared = size == model.ResizeSize && image.Width == size && image.Height == size
-                    ? FromImage(image)
-                    : pre.Prepare(image);   // another preset: re-prepare the stored square (TODO: keeps the old resolution's detail only)
-                pre.WriteCrop(prepared, pre.Center, input.AsSpan(i * pre.CropLength, pre.CropLength));
+                if (_store!.ReadPrepared(row.Id) is not { } stored) continue;   // deleted meanwhile
+                var (png, size) = stored;
+                PreparedImage prepared;
+                try
+                {
+                    using var image = decoder.Decode(png);
+                    prepared = size == model.ResizeSize && image.Width == size && image.Height == size
+                        ? FromImage(image)
+                        : pre.Prepare(image);   // another preset: re-prepare the stored square (TODO: keeps only the old resolution's detail)
+                }
+                catch (ImageRejectedException e)
+                {
+                    log.LogWarning("Gallery image {Id}: its stored copy does not decode ({Error}); it is left out of search.", row.Id, e.Message);
+                    continue;
+                }
+                pre.WriteCrop(prepared, pre.Center, input.AsSpan(ids.Count * pre.CropLength, pre.CropLength));
+                ids.Add(row.Id);
             }
-            var (_, features) = classifier.Run(input, chunk.Length);   // (n, FeatureDim)
-            var updates = chunk.Select((r, i) => (r.Id, features.AsSpan(i * model.FeatureDim, model.FeatureDim).ToArray())).ToList();
+            if (ids.Count == 0) continue;
+            var (_, features) = classifier.Run(input, ids.Count);   // (n, FeatureDim)
+            var updates = ids.Select((id, i) => (id, features.AsSpan(i * model.FeatureDim, model.FeatureDim).ToArray())).ToList();
             _store!.UpdateFeatures(updates, model.Fingerprint);
             foreach (var (id, f) in updates) fresh[id] = f;
         }

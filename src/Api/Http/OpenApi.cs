@@ -38,13 +38,22 @@ public sealed class ApiOperationFilter(IOptions<JsonOptions> json) : IOperationF
     public void Apply(OpenApiOperation operation, OperationFilterContext context)
     {
         var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
-        if (metadata.OfType<ImageUploadMetadata>().FirstOrDefault() is { } upload) operation.RequestBody = ImageBody(upload);
+        var upload = metadata.OfType<ImageUploadMetadata>().FirstOrDefault();
+        if (upload is not null) operation.RequestBody = ImageBody(upload);
         foreach (var example in metadata.OfType<ResponseExample>())
             if (operation.Responses?.TryGetValue(example.Status.ToString(), out var response) == true &&
                 response.Content?.TryGetValue("application/json", out var media) == true && media is OpenApiMediaType m)
                 m.Example = JsonSerializer.SerializeToNode(example.Example, example.Example.GetType(), json.Value.SerializerOptions);
         if (context.ApiDescription.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true)
             Problem(operation, StatusCodes.Status429TooManyRequests, "Too many requests from this client; see Retry-After.");
+        foreach (var (status, response) in operation.Responses ?? [])
+        {
+            if (response is not OpenApiResponse r) continue;
+            if (status is "429" or "503")
+                Header(r, "Retry-After", "Seconds to wait before trying again.", JsonSchemaType.Integer);
+            if (status == "200" && upload is not null)
+                Header(r, "X-Cache", "hit when every image was answered from the cache, else miss.", JsonSchemaType.String);
+        }
         if (metadata.OfType<RequiresApiKey>().Any())
             operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("ApiKey", context.Document)] = [] }];
     }
@@ -64,10 +73,13 @@ public sealed class ApiOperationFilter(IOptions<JsonOptions> json) : IOperationF
             },
         };
         if (upload.Labels)
-        {
-            form.Properties["label"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Optional label, one per image in order." };
-            form.Properties["note"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Optional note, one per image in order." };
-        }
+            foreach (var field in new[] { "label", "note" })
+            {
+                var text = new OpenApiSchema { Type = JsonSchemaType.String };
+                form.Properties[field] = upload.Many
+                    ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = text, Description = $"Optional {field}s, matched to the images by position." }
+                    : new OpenApiSchema { Type = JsonSchemaType.String, Description = $"Optional {field}." };
+            }
         var content = new Dictionary<string, IOpenApiMediaType> { ["multipart/form-data"] = new OpenApiMediaType { Schema = form } };
         foreach (var type in SafeImageDecoder.AcceptedMediaTypes) content[type] = new OpenApiMediaType { Schema = binary };
         return new OpenApiRequestBody
@@ -77,6 +89,12 @@ public sealed class ApiOperationFilter(IOptions<JsonOptions> json) : IOperationF
                 (upload.Labels ? " With a raw body, `label` and `note` go in the query string." : ""),
             Content = content,
         };
+    }
+
+    static void Header(OpenApiResponse response, string name, string description, JsonSchemaType type)
+    {
+        response.Headers ??= new Dictionary<string, IOpenApiHeader>();
+        response.Headers[name] = new OpenApiHeader { Description = description, Schema = new OpenApiSchema { Type = type } };
     }
 
     static void Problem(OpenApiOperation operation, int status, string description)
