@@ -29,18 +29,22 @@ static class PyTorchFixture
     /// <summary>Runs the script with <paramref name="args"/> and returns its output folder.</summary>
     public static string Run(string outDir, params string[] args)
     {
+        Python([Script, .. args, "--out", outDir]);
+        return outDir;
+    }
+
+    /// <summary>Runs Debian's python3 with <paramref name="args"/> (e.g. "-c", code, ...); fails the test on a non-zero exit.</summary>
+    public static void Python(params string[] args)
+    {
         var psi = new ProcessStartInfo(DebianPython) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Script);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.ArgumentList.Add("--out");
-        psi.ArgumentList.Add(outDir);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException($"torchvision_fixture.py {string.Join(' ', args)}"); }
-        Assert.True(p.ExitCode == 0, $"torchvision_fixture.py {string.Join(' ', args)} failed (needs apt's python3-torch and " +
-                                     $"python3-torchvision under {DebianPython}):\n{stderr.Result}{stdout.Result}");
-        return outDir;
+        var what = string.Join(' ', args.Select(Path.GetFileName));
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException($"python3 {what}"); }
+        Assert.True(p.ExitCode == 0, $"python3 {what} failed (needs apt's python3-torch and python3-torchvision under {DebianPython}):\n" +
+                                     $"{stderr.Result}{stdout.Result}");
     }
 
     /// <summary>A float32 little-endian file written by the script.</summary>

@@ -149,6 +149,20 @@ public class TorchvisionTests
     }
 
     [Fact]
+    public void ALegacyFormatFileGetsAnErrorThatSaysHowToResaveIt()
+    {
+        // Files saved before PyTorch 1.6 (or with _use_new_zipfile_serialization=False) are not zip archives; the
+        // weights torchvision publishes for AlexNet date from 2017. PyBridge reads only the zip format.
+        using var dir = new TempDir();
+        var path = dir.File("legacy.pth");
+        PyTorchFixture.Python("-c", "import sys, torch; torch.save({'features.0.bias': torch.zeros(64)}, sys.argv[1], " +
+                                    "_use_new_zipfile_serialization=False)", path);
+        var e = Assert.Throws<InvalidDataException>(() => TorchvisionWeights.Read(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("torch.save(torch.load(", e.Message);
+    }
+
+    [Fact]
     public void WeightsSavedForPyTorchReadBackWithTheSameValues()
     {
         using var dir = new TempDir();

@@ -78,6 +78,7 @@ public sealed class FineTuner(ITrainingReport report)
         torch.random.manual_seed(o.Seed);                              // the new last layer's weights
         using var net = PretrainedNet.Open(o.From, data.Labels.Count, placement);
         var (optimizer, scales, recipe) = NewOptimizer(net, o);   // scales: each group's lr over the last layer's
+        using var ownsMomentum = optimizer;
         report.Info($"fine-tuning {preset} AlexNet from {o.From}: new last layer of {net.Classes} classes, {recipe}");
 
         Directory.CreateDirectory(o.Output);
