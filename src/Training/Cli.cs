@@ -78,12 +78,17 @@ public static class Cli
         // resume
         var run = new Option<string>("--run") { Description = "Run folder to continue (its last.ckpt).", Required = true };
         var moreEpochs = Opt<int?>("--epochs", "New total number of epochs (default: the original).");
-        var resume = new Command("resume", "Continue a run exactly where it stopped.") { run, moreEpochs };
+        var resumeLr = Opt<double?>("--lr", "Change the learning rate from here on (default: the schedule's).");
+        var resumeSteps = new Option<int[]?>("--step-epochs") { Description = "Switch to a step schedule with these epochs.", AllowMultipleArgumentsPerToken = true };
+        var resume = new Command("resume", "Continue a run exactly where it stopped (optionally with a new length or schedule).")
+        {
+            run, moreEpochs, resumeLr, resumeSteps,
+        };
         resume.SetAction(r =>
         {
             var report = new ConsoleReport();
             var dir = r.GetValue(run)!;
-            var state = report.Run(() => new Trainer(report).Resume(dir, r.GetValue(moreEpochs)));
+            var state = report.Run(() => new Trainer(report).Resume(dir, r.GetValue(moreEpochs), default, r.GetValue(resumeLr), r.GetValue(resumeSteps)));
             Finish(report, dir, state);
             return 0;
         });

@@ -86,12 +86,14 @@ public sealed class Trainer(ITrainingReport report)
     }
 
     /// <summary>Continues a run from its last checkpoint: weights, momentum, schedule, epoch and data order.</summary>
-    public TrainState Resume(string runDir, int? epochs = null, CancellationToken ct = default)
+    public TrainState Resume(string runDir, int? epochs = null, CancellationToken ct = default, double? learningRate = null,
+        int[]? stepEpochs = null)
     {
         var path = Path.Combine(runDir, "last.ckpt");
         if (!File.Exists(path)) throw new FileNotFoundException($"No checkpoint to resume at '{path}'.");
         var saved = Checkpoint.ReadHeader(path);
         var o = saved.Options with { Output = runDir, Epochs = epochs ?? saved.Options.Epochs };
+        if (stepEpochs is { Length: > 0 }) o = o with { Schedule = "step", StepEpochs = stepEpochs };
         var placement = DevicePlacement.Parse(o.Devices);
         if (placement.Warning is { } w) report.Warn(w);
         SGD? optimizer = null;
@@ -100,6 +102,7 @@ public sealed class Trainer(ITrainingReport report)
             m.Place(placement.A, placement.B);
             return optimizer = NewOptimizer(m, o);
         });
+        if (learningRate is { } lr) header = header with { State = header.State with { LearningRate = lr } };
         report.Info($"resuming {runDir} at epoch {header.State.Epoch + 1} (lr {header.State.LearningRate:G3})");
         var data = LoadData(o, new ImagePreprocessor(header.Spec));
         return Run(header with { Options = o }, model, optimizer!, data, ct);
