@@ -325,7 +325,7 @@ public static class Cli
                 Dataset = header.Options.FashionMnist is not null ? "Fashion-MNIST" : header.Options.Data ?? "",
                 Epochs = header.State.Epoch,
                 Init = header.Options.Init.ToString(),
-                Command = Environment.CommandLine,
+                Command = "alexnet-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 Metrics = best is null ? new() : new() { ["val_top1_error"] = best.ValTop1Error, ["val_top5_error"] = best.ValTop5Error },
                 Note = $"checkpoint {Path.GetFileName(checkpoint)}, trained {header.State.TrainSeconds / 60:F0} min",
             };
@@ -343,7 +343,10 @@ public static class Cli
         if (labels.Count != classes && labelsPath is not null) classes = labels.Count;
         random.manual_seed(seed);
         using var model = new AlexNetModule(AlexNetSpec.FromPreset(preset, classes), Normalization.ImageNetMeanOnly);
-        OnnxExporter.Export(model, labels, new Provenance { Dataset = "none (fresh weights)", Init = "Paper", Command = Environment.CommandLine }, path);
+        OnnxExporter.Export(model, labels, new Provenance
+        {
+            Dataset = "none (fresh weights)", Init = "Paper", Command = "alexnet-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+        }, path);
         var full = Path.GetFullPath(path);
         report.Info($"wrote {full} ({new FileInfo(full).Length / 1e6:F1} MB)");
         Console.WriteLine(full);

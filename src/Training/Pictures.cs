@@ -37,13 +37,14 @@ public static class Pictures
     /// conv1's kernels as tiles, each scaled to 0..255 on its own (as cuda-convnet shows them): tower a's kernels in
     /// the top rows, tower b's below, separated by a gap, like Figure 3 of the paper.
     /// </summary>
-    public static void Conv1Grid(AlexNetModule model, string path, int scale = 4, int perRow = 24)
+    public static void Conv1Grid(AlexNetModule model, string path, int? scale = null, int perRow = 24)
     {
         var k = model.Spec.Conv1Kernel;
+        var px = scale ?? Math.Max(4, 48 / k);                                // 11x11 kernels at 4x, 5x5 at 9x
         var count = model.Spec.Conv1;
         perRow = Math.Min(perRow, count);
         var rowsPerTower = (count + perRow - 1) / perRow;
-        var tile = k * scale + 2;
+        var tile = k * px + 2;
         var gap = tile / 2;
         using var image = new Image<Rgb24>(perRow * tile + 2, 2 * rowsPerTower * tile + gap + 2, new Rgb24(255, 255, 255));
         foreach (var (tower, t) in new[] { ('a', 0), ('b', 1) })
@@ -56,10 +57,10 @@ public static class Pictures
                 float min = kernel.Min(), max = kernel.Max();
                 var range = Math.Max(max - min, 1e-12f);
                 var (ox, oy) = (1 + i % perRow * tile, 1 + t * (rowsPerTower * tile + gap) + i / perRow * tile);
-                for (var y = 0; y < k * scale; y++)
-                    for (var x = 0; x < k * scale; x++)
+                for (var y = 0; y < k * px; y++)
+                    for (var x = 0; x < k * px; x++)
                     {
-                        int ky = y / scale, kx = x / scale;
+                        int ky = y / px, kx = x / px;
                         byte C(int c) => (byte)(255 * (kernel[(c * k + ky) * k + kx] - min) / range);
                         image[ox + 1 + x, oy + 1 + y] = new Rgb24(C(0), C(1), C(2));
                     }

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace AlexNet.Api.Tests;
+
+/// <summary>
+/// docker-compose.yml and docker/*.Dockerfile are checked against the code (no Docker engine runs here): every
+/// configuration name they set binds to an option the service reads, every mounted path is one the service uses,
+/// and the health check URL is mapped.
+/// </summary>
+[Collection(ApiCollection.Name)]
+public sealed partial class ContainerTests(ModelFixture models) : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
+
+    /// <summary>The compose file as JSON, parsed by PyYAML (a dependency of Debian's docker-compose).</summary>
+    static JsonElement Compose()
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+            Path.Combine(Repo(), "docker-compose.yml")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var json = p.StandardOutput.ReadToEnd();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, err);
+        return JsonDocument.Parse(json).RootElement;
+    }
+
+    static IEnumerable<(string Service, string Key, string Value)> ServiceEnvironment(JsonElement compose, params string[] services) =>
+        services.SelectMany(s => compose.GetProperty("services").GetProperty(s).GetProperty("environment").EnumerateObject()
+            .Select(e => (s, e.Name, e.Value.ToString())));
+
+    static IEnumerable<(string Key, string Value)> DockerfileEnvironment(string dockerfile)
+    {
+        var text = File.ReadAllText(Path.Combine(Repo(), "docker", dockerfile)).Replace("\\\n", " ");
+        foreach (Match m in EnvLine().Matches(text))
+            foreach (Match kv in EnvPair().Matches(m.Groups[1].Value))
+                yield return (kv.Groups[1].Value, kv.Groups[2].Value);
+    }
+
+    [GeneratedRegex(@"^ENV\s+(.+)$", RegexOptions.Multiline)] private static partial Regex EnvLine();
+    [GeneratedRegex(@"([A-Za-z_][A-Za-z0-9_]*)=(\S+)")] private static partial Regex EnvPair();
+
+    /// <summary>"Section__Property" must name a public settable property of the service's SectionOptions class,
+    /// and the value must convert to its type. ASPNETCORE_* are the framework's own.</summary>
+    static void AssertBinds(string key, string value, string where)
+    {
+        if (key.StartsWith("ASPNETCORE_", StringComparison.Ordinal)) return;
+        var parts = key.Split("__");
+        Assert.True(parts.Length == 2, $"{where}: {key} is not Section__Property");
+        var options = typeof(Program).Assembly.GetTypes().SingleOrDefault(t => t.Name == parts[0] + "Options");
+        Assert.True(options is not null, $"{where}: no {parts[0]}Options class reads {key}");
+        var property = options!.GetProperty(parts[1], BindingFlags.Public | BindingFlags.Instance);
+        Assert.True(property is { CanWrite: true }, $"{where}: {options.Name} has no settable {parts[1]} for {key}");
+        if (value.StartsWith("${", StringComparison.Ordinal)) return;          // from the host's environment
+        var type = Nullable.GetUnderlyingType(property!.PropertyType) ?? property.PropertyType;
+        if (type.IsEnum) Assert.True(Enum.TryParse(type, value, ignoreCase: true, out _), $"{where}: {key}={value} is not a {type.Name}");
+        else Convert.ChangeType(value, type, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void EveryEnvironmentVariableInComposeAndTheImagesBindsToAnOptionTheServiceReads()
+    {
+        var compose = Compose();
+        var env = ServiceEnvironment(compose, "api", "api-gpu").ToList();
+        Assert.Contains(env, e => e.Key == "Security__ApiKey" && e.Value.StartsWith("${", StringComparison.Ordinal));   // never a literal secret
+        foreach (var (service, key, value) in env) AssertBinds(key, value, $"compose {service}");
+        foreach (var file in new[] { "api.Dockerfile", "api-gpu.Dockerfile" })
+            foreach (var (key, value) in DockerfileEnvironment(file)) AssertBinds(key, value, file);
+    }
+
+    [Fact]
+    public void MountedPathsAreThePathsTheServiceAndTheWorkerUse()
+    {
+        var compose = Compose();
+        foreach (var service in new[] { "api", "api-gpu" })
+        {
+            var s = compose.GetProperty("services").GetProperty(service);
+            var volumes = s.GetProperty("volumes").EnumerateArray().Select(v => v.GetString()!).ToList();
+            var env = s.GetProperty("environment");
+            var modelPath = env.GetProperty("Inference__ModelPath").GetString()!;
+            var dbPath = env.GetProperty("Gallery__DatabasePath").GetString()!;
+            var models = Assert.Single(volumes, v => v.StartsWith("./models:", StringComparison.Ordinal));
+            var modelsInContainer = models.Split(':')[1];
+            Assert.EndsWith(":ro", models);                                                  // the service only reads models
+            Assert.StartsWith(modelsInContainer + "/", modelPath);
+            Assert.True(File.Exists(Path.Combine(Repo(), "models", Path.GetRelativePath(modelsInContainer, modelPath))),
+                $"{service}: {modelPath} is not in ./models");
+            var gallery = Assert.Single(volumes, v => v.StartsWith("gallery:", StringComparison.Ordinal));
+            Assert.StartsWith(gallery.Split(':')[1] + "/", dbPath);                          // the database lives on the named volume
+        }
+        var training = compose.GetProperty("services").GetProperty("training");
+        Assert.Equal("training", training.GetProperty("profiles")[0].GetString());
+        var command = training.GetProperty("command").EnumerateArray().Select(c => c.GetString()!).ToList();
+        var mounts = training.GetProperty("volumes").EnumerateArray().Select(v => v.GetString()!.Split(':')[1]).ToList();
+        foreach (var flag in new[] { "--out", "--export", "--fashion-mnist" })
+        {
+            var value = command[command.IndexOf(flag) + 1];
+            Assert.True(mounts.Any(m => value.StartsWith(m + "/", StringComparison.Ordinal)), $"training {flag} {value} is outside its mounts");
+        }
+        var export = command[command.IndexOf("--export") + 1];
+        var apiModel = compose.GetProperty("services").GetProperty("api").GetProperty("environment").GetProperty("Inference__ModelPath").GetString();
+        Assert.Equal(apiModel, export);                                                      // training writes what the service serves
+    }
+
+    [Fact]
+    public async Task TheHealthCheckUrlOfComposeAndTheImagesIsMapped()
+    {
+        var compose = Compose();
+        var urls = new[] { "api", "api-gpu" }
+            .Select(s => compose.GetProperty("services").GetProperty(s).GetProperty("healthcheck").GetProperty("test").EnumerateArray().Last().GetString()!)
+            .Concat(new[] { "api.Dockerfile", "api-gpu.Dockerfile" }.Select(f =>
+                HealthUrl().Match(File.ReadAllText(Path.Combine(Repo(), "docker", f))).Groups[1].Value))
+            .Distinct().ToList();
+        var url = Assert.Single(urls);
+        using var factory = new ApiFactory(models.ModelA, _dir.File("gallery.db"));
+        var client = await factory.ReadyClientAsync();
+        using var response = await client.GetAsync(new Uri(url).PathAndQuery);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [GeneratedRegex("HEALTHCHECK[^\\n]*\\n?[^\\n]*\"(http://[^\"]+)\"")] private static partial Regex HealthUrl();
+}
