@@ -68,6 +68,19 @@ builder.Services.AddSwaggerGen(c =>
 var app = builder.Build();
 app.UseExceptionHandler();   // unexpected faults: a 500 problem, never a 404
 app.UseStatusCodePages();    // bodiless errors (404, 405, binding failures): problem+json
+app.UseDefaultFiles();       // "/" is wwwroot/index.html: the web page, which talks to this service only
+app.UseStaticFiles(new StaticFileOptions
+{
+    OnPrepareResponse = c =>
+    {
+        // Unversioned file names: revalidate each time (the ETag makes that a 304). Scripts, styles, images and
+        // fetches from this origin only; no inline script or style, no framing.
+        c.Context.Response.Headers.CacheControl = "no-cache";
+        c.Context.Response.Headers.ContentSecurityPolicy =
+            "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+        c.Context.Response.Headers.XContentTypeOptions = "nosniff";
+    },
+});
 app.UseRouting();
 app.UseHttpMetrics();
 app.UseRateLimiter();
