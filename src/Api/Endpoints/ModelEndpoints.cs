@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AlexNet.Api.Endpoints;
 
-/// <summary>GET /api/model: what the loaded model says about itself.</summary>
+/// <summary>GET /api/model: what the loaded model says about itself; GET /api/model/conv1.png: its conv1 kernels.</summary>
 public static class ModelEndpoints
 {
     public static RouteGroupBuilder MapModelEndpoints(this RouteGroupBuilder api)
@@ -13,7 +13,31 @@ public static class ModelEndpoints
             .WithSummary("The loaded model: labels, WordNet ids, sizes, provenance, fingerprint, execution provider")
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithExample(StatusCodes.Status200OK, Examples.Model);
+        api.MapGet("/model/conv1.png", Conv1).WithTags("Model").WithName("ModelConv1")
+            .WithSummary("Picture of the model's conv1 kernels, when one was saved beside the model file")
+            .WithDescription("The PNG named like the model file with .conv1.png for .onnx (the training worker writes it), " +
+                "from the model's folder. 404 when there is none.")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return api;
+    }
+
+    /// <summary>The path is the loaded model's, never a client's: <c>models/x.onnx</c> gives <c>models/x.conv1.png</c>.</summary>
+    public static Results<PhysicalFileHttpResult, ProblemHttpResult> Conv1(ModelHost host, HttpContext http)
+    {
+        try
+        {
+            var model = host.Require().Model;
+            var path = Path.Combine(Path.GetDirectoryName(model.Path)!, Path.GetFileNameWithoutExtension(model.Path) + ".conv1.png");
+            if (!File.Exists(path))
+                throw ProblemException.NotFound($"The model {model.FileName} has no conv1 picture ({Path.GetFileName(path)} beside it).");
+            http.Response.Headers.CacheControl = "no-cache";   // a new model file may come with a new picture; revalidate
+            return TypedResults.PhysicalFile(path, "image/png", lastModified: File.GetLastWriteTimeUtc(path));
+        }
+        catch (ProblemException p)
+        {
+            return p.ToResult(http);
+        }
     }
 
     public static Results<Ok<ModelResponse>, ProblemHttpResult> Get(ModelHost host, HttpContext http)
