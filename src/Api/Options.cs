@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using AlexNet.Api.Gallery;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api;
@@ -59,6 +60,14 @@ public sealed class GalleryOptions
     [Required] public string DatabasePath { get; set; } = "../../data/gallery.db";
     /// <summary>Longest side of a thumbnail, in pixels.</summary>
     [Range(16, 1024)] public int ThumbnailSize { get; set; } = 96;
+    /// <summary>What a search scans: Float32 (exact), or an fp16 or uint8 copy (half or a quarter of the bytes, so about
+    /// 2x or 4x faster at large N) whose short list is re-ranked exactly from the fp32 vectors, which stay in memory
+    /// (docs/benchmarks.md gives speed and recall@10).</summary>
+    public VectorStorage SearchStorage { get; set; } = VectorStorage.Float32;
+    /// <summary>With Float16 or Int8: RerankFactor x k candidates are re-ranked by their exact distance.</summary>
+    [Range(1, 1000)] public int RerankFactor { get; set; } = 10;
+    /// <summary>Partitions one search scans in parallel. 0: one per core.</summary>
+    [Range(0, 1024)] public int SearchThreads { get; set; }
 }
 
 /// <summary>The "Cache" section: recent answers by image bytes, model and options.</summary>

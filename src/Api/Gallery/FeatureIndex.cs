@@ -1,25 +1,69 @@
 using System.Numerics.Tensors;
-using AlexNet.Model;
 
 namespace AlexNet.Api.Gallery;
 
 /// <summary>A gallery image's distance from the query in feature space.</summary>
 public readonly record struct Neighbour(long Id, float Distance);
 
-/// <summary>
-/// Exact nearest-neighbour search by Euclidean distance (the paper's section 4.2) over a contiguous row-major
-/// (Count, Dim) float matrix, one SIMD <see cref="TensorPrimitives.Distance"/> per row. Removal moves the last row
-/// into the hole, so rows stay dense. Thread-safe: searches share a read lock, changes take the write lock.
-/// </summary>
-public sealed class FeatureIndex(int dim)
+/// <summary>How <see cref="FeatureIndex"/> stores the vectors that a search scans.</summary>
+public enum VectorStorage
 {
+    /// <summary>The fp32 vectors themselves (4 bytes a value): the scan is the exact search.</summary>
+    Float32,
+    /// <summary>An fp16 copy (2 bytes a value) is scanned; a short list is re-ranked exactly from the fp32 vectors.</summary>
+    Float16,
+    /// <summary>A uint8 copy (1 byte a value, with a per-row offset and scale) is scanned; a short list is re-ranked
+    /// exactly from the fp32 vectors.</summary>
+    Int8,
+}
+
+/// <summary>
+/// Exact nearest-neighbour search by Euclidean distance (the paper's section 4.2) over row-major (Count, Dim) fp32
+/// vectors kept in blocks of <see cref="BlockRows"/> rows (no single huge array, no copy of everything on growth).
+/// A search is one pass over the rows, split into contiguous partitions scanned in parallel (one per core by
+/// default), each keeping its own top list; the lists are then merged. A scan is memory-bound, so its floor is the
+/// bytes scanned over the memory bandwidth (docs/benchmarks.md).
+/// <para>With <see cref="VectorStorage.Float16"/> or <see cref="VectorStorage.Int8"/> the scan reads a compact copy
+/// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their exact fp32
+/// distance; results (ids and distances) are then exact unless a true neighbour missed the short list (recall is
+/// measured in FeatureIndexSearchTests and docs/benchmarks.md). The fp32 vectors stay in memory for the re-rank and
+/// for <see cref="Get"/>: the compact copy saves scan bandwidth, not memory (it adds 50% or 25%).</para>
+/// Removal moves the last row into the hole, so rows stay dense. Ties go to the earlier row. Thread-safe: searches
+/// share a read lock, changes take the write lock.
+/// </summary>
+public sealed class FeatureIndex
+{
+    /// <summary>Rows per storage block: 16 MB of fp32 at 4096 dimensions. The first block grows from 64 rows.</summary>
+    public const int BlockRows = 1024;
+    const int FirstBlockRows = 64;
+    /// <summary>Below this many scanned values a search stays on the calling thread (fork/join costs ~10 us).</summary>
+    const long ValuesPerPartition = 1 << 20;
+
     readonly ReaderWriterLockSlim _lock = new();
     readonly Dictionary<long, int> _rowOf = [];
-    float[] _matrix = new float[dim * 64];   // (capacity, Dim)
-    long[] _ids = new long[64];
+    readonly List<float[]> _exact = [];     // per block (rows, Dim) fp32: scanned in Float32, re-ranked from otherwise
+    readonly List<Half[]> _halves = [];     // per block (rows, Dim), Float16 only
+    readonly List<byte[]> _bytes = [];      // per block (rows, Dim), Int8 only: x = offset + scale * u
+    readonly List<float[]> _quant = [];     // per block (rows, 3), Int8 only: offset, scale, |dequantised row|^2
+    long[] _ids = new long[FirstBlockRows];
     int _count;
 
-    public int Dim { get; } = dim > 0 ? dim : throw new ArgumentOutOfRangeException(nameof(dim));
+    /// <param name="dim">Vector length (FeatureDim).</param>
+    /// <param name="storage">What the scan reads.</param>
+    /// <param name="rerankFactor">With a compact storage, RerankFactor x k candidates are re-ranked exactly.</param>
+    /// <param name="threads">Partitions scanned in parallel; 0 means one per core.</param>
+    public FeatureIndex(int dim, VectorStorage storage = VectorStorage.Float32, int rerankFactor = 10, int threads = 0)
+    {
+        Dim = dim > 0 ? dim : throw new ArgumentOutOfRangeException(nameof(dim));
+        Storage = Enum.IsDefined(storage) ? storage : throw new ArgumentOutOfRangeException(nameof(storage));
+        RerankFactor = rerankFactor > 0 ? rerankFactor : throw new ArgumentOutOfRangeException(nameof(rerankFactor));
+        Threads = threads > 0 ? threads : threads == 0 ? Environment.ProcessorCount : throw new ArgumentOutOfRangeException(nameof(threads));
+    }
+
+    public int Dim { get; }
+    public VectorStorage Storage { get; }
+    public int RerankFactor { get; }
+    public int Threads { get; }
 
     public int Count
     {
@@ -30,6 +74,16 @@ public sealed class FeatureIndex(int dim)
         }
     }
 
+    /// <summary>Bytes one search scans: every row of the scanned storage (the re-rank reads RerankFactor x k more rows).</summary>
+    public long ScanBytes
+    {
+        get
+        {
+            var perRow = Storage switch { VectorStorage.Float32 => 4L * Dim, VectorStorage.Float16 => 2L * Dim, _ => Dim + 12L };
+            return Count * perRow;
+        }
+    }
+
     public void Add(long id, ReadOnlySpan<float> vector)
     {
         if (vector.Length != Dim) throw new ArgumentException($"The index holds {Dim}-d vectors, got {vector.Length}.", nameof(vector));
@@ -37,12 +91,9 @@ public sealed class FeatureIndex(int dim)
         try
         {
             if (_rowOf.ContainsKey(id)) throw new ArgumentException($"Id {id} is already in the index.", nameof(id));
-            if (_count == _ids.Length)
-            {
-                Array.Resize(ref _ids, _ids.Length * 2);
-                Array.Resize(ref _matrix, _ids.Length * Dim);
-            }
-            vector.CopyTo(_matrix.AsSpan(_count * Dim, Dim));
+            Reserve(_count);
+            Write(_count, vector);
+            if (_count == _ids.Length) Array.Resize(ref _ids, _ids.Length * 2);
             _ids[_count] = id;
             _rowOf[id] = _count++;
         }
@@ -58,24 +109,30 @@ public sealed class FeatureIndex(int dim)
             var last = --_count;
             if (row != last)
             {
-                _matrix.AsSpan(last * Dim, Dim).CopyTo(_matrix.AsSpan(row * Dim, Dim));
+                Move(last, row);
                 _ids[row] = _ids[last];
                 _rowOf[_ids[row]] = row;
             }
+            // Give back a trailing block once a whole block more is free (hysteresis: no churn at a boundary).
+            var blockCount = _exact.Count;
+            if (blockCount > 1 && _count <= (blockCount - 2) * BlockRows)
+                foreach (var blocks in new System.Collections.IList[] { _exact, _halves, _bytes, _quant })
+                    if (blocks.Count == blockCount) blocks.RemoveAt(blockCount - 1);
             return true;
         }
         finally { _lock.ExitWriteLock(); }
     }
 
-    /// <summary>A copy of the vector stored for <paramref name="id"/>, or null.</summary>
+    /// <summary>A copy of the vector stored for <paramref name="id"/> (the fp32 original whatever the storage), or null.</summary>
     public float[]? Get(long id)
     {
         _lock.EnterReadLock();
-        try { return _rowOf.TryGetValue(id, out var row) ? _matrix.AsSpan(row * Dim, Dim).ToArray() : null; }
+        try { return _rowOf.TryGetValue(id, out var row) ? Exact(row).ToArray() : null; }
         finally { _lock.ExitReadLock(); }
     }
 
-    /// <summary>The k nearest rows, nearest first (ties to the earlier row), leaving out <paramref name="exclude"/>.</summary>
+    /// <summary>The k nearest rows, nearest first (ties to the earlier row), leaving out <paramref name="exclude"/>.
+    /// Distances are exact fp32 Euclidean distances (<see cref="TensorPrimitives.Distance"/>) in every storage.</summary>
     public Neighbour[] Search(ReadOnlySpan<float> query, int k, long? exclude = null)
     {
         if (query.Length != Dim) throw new ArgumentException($"The index holds {Dim}-d vectors, the query is {query.Length}-d.", nameof(query));
@@ -83,16 +140,215 @@ public sealed class FeatureIndex(int dim)
         _lock.EnterReadLock();
         try
         {
-            if (_count == 0) return [];
-            var negated = new float[_count];   // TopK keeps the largest, so keep -distance
-            for (var row = 0; row < _count; row++)
-                negated[row] = -TensorPrimitives.Distance(_matrix.AsSpan(row * Dim, Dim), query);
-            var skip = exclude is { } e && _rowOf.ContainsKey(e) ? 1 : 0;
-            return [.. Maths.TopK(negated, k + skip)
-                .Where(s => _ids[s.Index] != exclude)
-                .Take(k)
-                .Select(s => new Neighbour(_ids[s.Index], -s.Score))];
+            var skip = exclude is { } e && _rowOf.TryGetValue(e, out var excluded) ? excluded : -1;
+            var take = Math.Min(k, _count - (skip >= 0 ? 1 : 0));
+            if (take <= 0) return [];
+            var shortlist = Storage == VectorStorage.Float32 ? take : (int)Math.Min(_count, (long)take * RerankFactor);
+            var q = new Query(query, Storage);
+            var partitions = (int)Math.Clamp((long)_count * Dim / ValuesPerPartition, 1, Threads);
+            Candidate[] candidates;
+            if (partitions == 1) candidates = Scan(q, 0, _count, skip, shortlist);
+            else
+            {
+                var parts = new Candidate[partitions][];
+                Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = partitions },
+                    p => parts[p] = Scan(q, (int)((long)_count * p / partitions), (int)((long)_count * (p + 1) / partitions), skip, shortlist));
+                candidates = [.. parts.SelectMany(c => c)];
+            }
+            Array.Sort(candidates);
+            if (Storage != VectorStorage.Float32)
+            {
+                // The exact re-rank: fp32 distances of the short list (the partitions' lists merged and cut first).
+                candidates = candidates[..Math.Min(candidates.Length, shortlist)];
+                for (var i = 0; i < candidates.Length; i++)
+                    candidates[i] = new Candidate(TensorPrimitives.Distance(Exact(candidates[i].Row), query), candidates[i].Row);
+                Array.Sort(candidates);
+            }
+            return [.. candidates.Take(take).Select(c => new Neighbour(_ids[c.Row], c.Distance))];
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>Rows [from, to) except <paramref name="skip"/>: the <paramref name="keep"/> best by the storage's distance.</summary>
+    Candidate[] Scan(Query q, int from, int to, int skip, int keep)
+    {
+        var best = new TopList(keep);
+        var dim = Dim;
+        for (var row = from; row < to; row++)
+        {
+            if (row == skip) continue;
+            var (b, r) = (row / BlockRows, row % BlockRows);
+            float d;
+            switch (Storage)
+            {
+                case VectorStorage.Float32:
+                    d = TensorPrimitives.Distance(_exact[b].AsSpan(r * dim, dim), q.Values);
+                    break;
+                case VectorStorage.Float16:
+                    d = VectorKernels.SquaredDistance(_halves[b].AsSpan(r * dim, dim), q.Values);
+                    break;
+                default:
+                {
+                    // |o + s u - q|^2 = |x|^2 - 2 (o sum(q) + s u.q) + |q|^2, with u.q from the int16 query.
+                    var p = _quant[b].AsSpan(3 * r, 3);
+                    var dot = VectorKernels.Dot(_bytes[b].AsSpan(r * dim, dim), q.Int16) * q.Int16Scale;
+                    d = (float)(p[2] - 2 * (p[0] * q.Sum + p[1] * dot) + q.SquaredNorm);
+                    break;
+                }
+            }
+            best.Offer(d, row);
+        }
+        return best.ToArray();
+    }
+
+    /// <summary>The query in the forms the scans need.</summary>
+    sealed class Query
+    {
+        public Query(ReadOnlySpan<float> query, VectorStorage storage)
+        {
+            Values = query.ToArray();
+            if (storage != VectorStorage.Int8) return;
+            // Int16 with the largest magnitude at 32767: relative rounding 1.5e-5, far below the uint8 storage's.
+            var max = TensorPrimitives.MaxMagnitude(query);
+            Int16Scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
+            Int16 = new short[query.Length];
+            for (var i = 0; i < query.Length; i++) Int16[i] = (short)Math.Clamp(Math.Round(query[i] / Int16Scale), -32767, 32767);
+            foreach (var v in query)
+            {
+                Sum += v;
+                SquaredNorm += (double)v * v;
+            }
+        }
+
+        public float[] Values { get; }
+        public short[] Int16 { get; } = [];
+        public double Int16Scale { get; }
+        public double Sum { get; }
+        public double SquaredNorm { get; }
+    }
+
+    readonly record struct Candidate(float Distance, int Row) : IComparable<Candidate>
+    {
+        public int CompareTo(Candidate other)
+        {
+            var c = Distance.CompareTo(other.Distance);
+            return c != 0 ? c : Row.CompareTo(other.Row);
+        }
+    }
+
+    /// <summary>The n smallest (distance, row) seen, as a max-heap; rows arrive in increasing order, so a tie with the
+    /// current worst is refused and ties keep the earlier row.</summary>
+    sealed class TopList(int capacity)
+    {
+        readonly Candidate[] _heap = new Candidate[capacity];
+        int _n;
+
+        public void Offer(float distance, int row)
+        {
+            if (_n < _heap.Length)
+            {
+                var i = _n++;
+                var c = new Candidate(distance, row);
+                while (i > 0 && _heap[(i - 1) / 2].CompareTo(c) < 0)
+                {
+                    _heap[i] = _heap[(i - 1) / 2];
+                    i = (i - 1) / 2;
+                }
+                _heap[i] = c;
+                return;
+            }
+            if (!(distance < _heap[0].Distance)) return;   // also refuses NaN
+            var item = new Candidate(distance, row);
+            var at = 0;
+            while (true)
+            {
+                var child = 2 * at + 1;
+                if (child >= _n) break;
+                if (child + 1 < _n && _heap[child + 1].CompareTo(_heap[child]) > 0) child++;
+                if (_heap[child].CompareTo(item) <= 0) break;
+                _heap[at] = _heap[child];
+                at = child;
+            }
+            _heap[at] = item;
+        }
+
+        public Candidate[] ToArray() => _heap.AsSpan(0, _n).ToArray();
+    }
+
+    Span<float> Exact(int row) => _exact[row / BlockRows].AsSpan(row % BlockRows * Dim, Dim);
+
+    /// <summary>Makes room for <paramref name="row"/> in every storage: a new block, or a larger first block.</summary>
+    void Reserve(int row)
+    {
+        var (b, r) = (row / BlockRows, row % BlockRows);
+        if (b == _exact.Count)
+        {
+            var rows = b == 0 ? FirstBlockRows : BlockRows;
+            _exact.Add(new float[rows * Dim]);
+            if (Storage == VectorStorage.Float16) _halves.Add(new Half[rows * Dim]);
+            if (Storage == VectorStorage.Int8)
+            {
+                _bytes.Add(new byte[rows * Dim]);
+                _quant.Add(new float[rows * 3]);
+            }
+            return;
+        }
+        var capacity = _exact[b].Length / Dim;
+        if (r < capacity) return;
+        var grown = Math.Min(BlockRows, 2 * capacity);
+        _exact[b] = Grow(_exact[b], grown * Dim);
+        if (Storage == VectorStorage.Float16) _halves[b] = Grow(_halves[b], grown * Dim);
+        if (Storage == VectorStorage.Int8)
+        {
+            _bytes[b] = Grow(_bytes[b], grown * Dim);
+            _quant[b] = Grow(_quant[b], grown * 3);
+        }
+    }
+
+    static T[] Grow<T>(T[] array, int length)
+    {
+        Array.Resize(ref array, length);
+        return array;
+    }
+
+    void Write(int row, ReadOnlySpan<float> vector)
+    {
+        var (b, r) = (row / BlockRows, row % BlockRows);
+        vector.CopyTo(_exact[b].AsSpan(r * Dim, Dim));
+        if (Storage == VectorStorage.Float16)
+        {
+            var halves = _halves[b].AsSpan(r * Dim, Dim);
+            for (var i = 0; i < Dim; i++) halves[i] = (Half)Math.Clamp(vector[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+        }
+        else if (Storage == VectorStorage.Int8)
+        {
+            // Per-row affine uint8: offset = min, scale = (max - min) / 255; post-ReLU rows get offset 0.
+            var (min, max) = (TensorPrimitives.Min(vector), TensorPrimitives.Max(vector));
+            var scale = (max - min) / 255f;
+            if (!(scale > 0) || !float.IsFinite(scale)) scale = 0;
+            var bytes = _bytes[b].AsSpan(r * Dim, Dim);
+            double norm = 0;
+            for (var i = 0; i < Dim; i++)
+            {
+                var u = scale > 0 ? (byte)Math.Clamp(MathF.Round((vector[i] - min) / scale), 0, 255) : (byte)0;
+                bytes[i] = u;
+                var x = (double)min + (double)scale * u;
+                norm += x * x;
+            }
+            var p = _quant[b].AsSpan(3 * r, 3);
+            (p[0], p[1], p[2]) = (min, scale, (float)norm);
+        }
+    }
+
+    void Move(int from, int to)
+    {
+        var (fb, fr, tb, tr) = (from / BlockRows, from % BlockRows, to / BlockRows, to % BlockRows);
+        _exact[fb].AsSpan(fr * Dim, Dim).CopyTo(_exact[tb].AsSpan(tr * Dim, Dim));
+        if (Storage == VectorStorage.Float16) _halves[fb].AsSpan(fr * Dim, Dim).CopyTo(_halves[tb].AsSpan(tr * Dim, Dim));
+        if (Storage == VectorStorage.Int8)
+        {
+            _bytes[fb].AsSpan(fr * Dim, Dim).CopyTo(_bytes[tb].AsSpan(tr * Dim, Dim));
+            _quant[fb].AsSpan(fr * 3, 3).CopyTo(_quant[tb].AsSpan(tr * 3, 3));
+        }
     }
 }

@@ -47,7 +47,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         var rows = _store.ReadAll();
         var stale = rows.Where(r => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim).ToList();
         var fresh = Reembed(classifier, stale);
-        _index = new FeatureIndex(model.FeatureDim);
+        _index = new FeatureIndex(model.FeatureDim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads);
         var staleIds = stale.Select(r => r.Id).ToHashSet();
         foreach (var r in rows)
         {
