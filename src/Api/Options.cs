@@ -46,6 +46,10 @@ public sealed class UploadOptions
     /// <summary>Pixel budget of one decoded image (notes/imagesharp-hardening.md); over it the answer is 422.</summary>
     [Range(1, 65_535)] public int MaxSide { get; set; } = 8192;
     [Range(1, 1L << 32)] public long MaxPixels { get; set; } = 40_000_000;
+    /// <summary>Longer side over shorter side. The shorter side is scaled to the model's resize size before the central
+    /// crop, so an 8000x1 image would become 512,000x64 pixels (about 100 MB) for the compact model and 2,048,000x256
+    /// (1.5 GB) for the paper's; over this ratio the answer is 422.</summary>
+    [Range(1, 65_535)] public int MaxAspectRatio { get; set; } = 50;
     [Range(1, 10_000)] public int MaxLabelLength { get; set; } = 200;
     [Range(1, 100_000)] public int MaxNoteLength { get; set; } = 2000;
     /// <summary>Largest k for classification and search.</summary>

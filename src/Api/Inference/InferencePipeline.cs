@@ -27,6 +27,7 @@ public sealed class InferencePipeline : IDisposable
     readonly CacheOptions _cacheOptions;
     readonly SafeImageDecoder _decoder;
     readonly SemaphoreSlim _decodes;
+    readonly int _maxAspectRatio;
 
     public InferencePipeline(ModelHost host, InferenceBatcher batcher, IOptions<InferenceOptions> inference,
         IOptions<UploadOptions> uploads, IOptions<CacheOptions> cacheOptions)
@@ -36,6 +37,7 @@ public sealed class InferencePipeline : IDisposable
         _cacheOptions = cacheOptions.Value;
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
         _decoder = new SafeImageDecoder(new DecoderLimits { MaxSide = uploads.Value.MaxSide, MaxPixels = uploads.Value.MaxPixels });
+        _maxAspectRatio = uploads.Value.MaxAspectRatio;
         var decodes = inference.Value.MaxConcurrentDecodes > 0 ? inference.Value.MaxConcurrentDecodes : Environment.ProcessorCount;
         _decodes = new SemaphoreSlim(decodes, decodes);
     }
@@ -69,6 +71,7 @@ public sealed class InferencePipeline : IDisposable
         try
         {
             using var image = _decoder.Decode(bytes);
+            CheckShape(image.Width, image.Height, model.ResizeSize, index, count);
             return new DecodedImage(new ImagePreprocessor(model.ResizeSize, model.InputSize).Prepare(image), image.Width, image.Height);
         }
         catch (ImageRejectedException e)
@@ -79,6 +82,19 @@ public sealed class InferencePipeline : IDisposable
         {
             _decodes.Release();
         }
+    }
+
+    /// <summary>The paper's first step scales the shorter side to the resize size, so a thin image grows by its aspect
+    /// ratio (8000x1 to 512,000x64 at resize 64): past Uploads:MaxAspectRatio it is refused before resizing.</summary>
+    void CheckShape(int width, int height, int resizeSize, int index, int count)
+    {
+        var (longer, shorter) = (Math.Max(width, height), Math.Min(width, height));
+        if (longer <= (long)shorter * _maxAspectRatio) return;
+        var which = count > 1 ? $"Image {index} (0-based): " : "";
+        throw new ProblemException(StatusCodes.Status422UnprocessableEntity, "Image shape not accepted",
+            $"{which}The image is {width}x{height}, an aspect ratio of {(double)longer / shorter:0.#}:1; the limit is " +
+            $"{_maxAspectRatio}:1, because the shorter side is scaled to {resizeSize} pixels before the central crop. " +
+            "Crop it closer to square and send it again.");
     }
 
     /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features.</summary>
