@@ -19,6 +19,21 @@ public static class Uploads
 
     public static async Task<IReadOnlyList<Upload>> ReadAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
     {
+        try
+        {
+            return await ReadCoreAsync(request, o, maxImages, ct);
+        }
+        catch (ProblemException p) when (p.Status == StatusCodes.Status413PayloadTooLarge)
+        {
+            // The rest of the body stays unread and Kestrel resets the connection rather than drain it: say so, or the
+            // client sends its next request on a connection that is about to go (HttpClient then fails it).
+            request.HttpContext.Response.Headers.Connection = "close";
+            throw;
+        }
+    }
+
+    static async Task<IReadOnlyList<Upload>> ReadCoreAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
+    {
         if (request.ContentLength > o.MaxRequestBytes)
             throw ProblemException.TooLarge($"The request body is {request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}.");
         var type = request.ContentType is { } ct0 && MediaTypeHeaderValue.TryParse(ct0, out var parsed) ? parsed : null;
@@ -44,7 +59,8 @@ public static class Uploads
         {
             form = await request.ReadFormAsync(ct);
         }
-        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) &&
+            !e.Message.Contains("boundary", StringComparison.OrdinalIgnoreCase))   // a 200-character boundary is malformed, not large
         {
             throw ProblemException.TooLarge($"The form exceeds a limit: {e.Message}");   // FormOptions, see Program.cs
         }
