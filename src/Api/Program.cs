@@ -14,7 +14,7 @@ using Prometheus;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddApiOptions();
-builder.Services.AddProblemDetails();
+builder.Services.AddApiProblemDetails();   // details for bodiless 400, 404, 405, 500
 builder.Services.AddApiRateLimiting();
 builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<UploadOptions>>((kestrel, uploads) =>
 {
