@@ -145,6 +145,8 @@ public sealed class FeatureIndexSearchTests
     [InlineData(1)]
     [InlineData(31)]
     [InlineData(32)]
+    [InlineData(64)]
+    [InlineData(100)]
     [InlineData(1000)]
     [InlineData(4096)]
     [InlineData(5000)]
@@ -158,12 +160,12 @@ public sealed class FeatureIndexSearchTests
             0 => 0f, 1 => 3e-6f * (float)rng.NextDouble(), 2 => -(float)rng.NextDouble(), 3 => 65504f, _ => 10 * (float)rng.NextDouble(),
         })).ToArray();
         var reference = VectorKernels.SquaredDistanceScalar(x, q);
-        Assert.Equal(reference, VectorKernels.SquaredDistance(x, q), reference * 1e-5);
+        Assert.Equal(reference, VectorKernels.SquaredDistance(x, VectorKernels.SplitPairs<float>(q, VectorKernels.HalfBlock)), reference * 1e-5);
 
         var u = new byte[n];
         rng.NextBytes(u);
         var qi = Enumerable.Range(0, n).Select(i => (short)(i % 3 == 0 ? 32767 : i % 3 == 1 ? -32767 : rng.Next(-32767, 32768))).ToArray();
         Array.Fill(u, (byte)255, 0, n / 2);   // the largest products, where an int32 lane would overflow
-        Assert.Equal(VectorKernels.DotScalar(u, qi), VectorKernels.Dot(u, qi));
+        Assert.Equal(VectorKernels.DotScalar(u, qi), VectorKernels.Dot(u, VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock)));
     }
 }

@@ -185,7 +185,7 @@ public sealed class FeatureIndex
                     d = TensorPrimitives.Distance(_exact[b].AsSpan(r * dim, dim), q.Values);
                     break;
                 case VectorStorage.Float16:
-                    d = VectorKernels.SquaredDistance(_halves[b].AsSpan(r * dim, dim), q.Values);
+                    d = VectorKernels.SquaredDistance(_halves[b].AsSpan(r * dim, dim), q.Split);
                     break;
                 default:
                 {
@@ -207,12 +207,14 @@ public sealed class FeatureIndex
         public Query(ReadOnlySpan<float> query, VectorStorage storage)
         {
             Values = query.ToArray();
+            if (storage == VectorStorage.Float16) Split = VectorKernels.SplitPairs<float>(query, VectorKernels.HalfBlock);
             if (storage != VectorStorage.Int8) return;
             // Int16 with the largest magnitude at 32767: relative rounding 1.5e-5, far below the uint8 storage's.
             var max = TensorPrimitives.MaxMagnitude(query);
             Int16Scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
-            Int16 = new short[query.Length];
-            for (var i = 0; i < query.Length; i++) Int16[i] = (short)Math.Clamp(Math.Round(query[i] / Int16Scale), -32767, 32767);
+            var int16 = new short[query.Length];
+            for (var i = 0; i < query.Length; i++) int16[i] = (short)Math.Clamp(Math.Round(query[i] / Int16Scale), -32767, 32767);
+            Int16 = VectorKernels.SplitPairs<short>(int16, VectorKernels.ByteBlock);
             foreach (var v in query)
             {
                 Sum += v;
@@ -221,6 +223,9 @@ public sealed class FeatureIndex
         }
 
         public float[] Values { get; }
+        /// <summary>Float16: the values in the kernel's layout.</summary>
+        public float[] Split { get; } = [];
+        /// <summary>Int8: round(value / Int16Scale), in the kernel's layout.</summary>
         public short[] Int16 { get; } = [];
         public double Int16Scale { get; }
         public double Sum { get; }
