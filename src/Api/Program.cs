@@ -42,6 +42,7 @@ builder.Services.AddHostedService(sp => sp.GetRequiredService<GalleryService>())
 builder.Services.AddSingleton<InferenceBatcher>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
 builder.Services.AddSingleton<InferencePipeline>();
+builder.Services.AddSingleton<ModelReloader>();   // POST /api/model/reload
 
 builder.Services.AddEndpointsApiExplorer();
 builder.Services.AddSwaggerGen(c =>

@@ -36,10 +36,11 @@ public static class ClassifyEndpoints
     {
         try
         {
-            var model = host.Require().Model;
+            using var lease = host.Acquire();   // one model for the whole request, even across a reload
+            var model = lease.Classifier.Model;
             CheckK(k, options.Value);
             var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
-            var answers = await pipeline.AnalyzeAsync([.. images.Select(i => i.Bytes)], tenCrop, ct);
+            var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. images.Select(i => i.Bytes)], tenCrop, ct);
             SetCacheHeader(request.HttpContext, answers);
             return TypedResults.Ok(ClassifyResponse.From(model, answers, k, tenCrop));
         }
@@ -55,9 +56,10 @@ public static class ClassifyEndpoints
     {
         try
         {
-            var model = host.Require().Model;
+            using var lease = host.Acquire();
+            var model = lease.Classifier.Model;
             var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
-            var answers = await pipeline.AnalyzeAsync([.. images.Select(i => i.Bytes)], tenCrop, ct);
+            var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. images.Select(i => i.Bytes)], tenCrop, ct);
             SetCacheHeader(request.HttpContext, answers);
             return TypedResults.Ok(new FeaturesResponse(model.Fingerprint, tenCrop, model.FeatureDim,
                 [.. answers.Select((a, i) => new ImageFeatures(i, a.Cached, a.Prediction.Features))]));

@@ -69,6 +69,12 @@ public sealed record ClassInfo(int Index, string Label, string? Wnid);
 public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
     int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata);
 
+/// <summary>The answer of POST /api/model/reload.</summary>
+/// <param name="Changed">False when the file at Inference:ModelPath is the model already serving.</param>
+/// <param name="Previous">Fingerprint of the model served before.</param>
+/// <param name="GalleryImages">Images in the gallery index, re-embedded for the new model.</param>
+public sealed record ReloadResponse(bool Changed, string? Previous, string Fingerprint, string File, string Provider, int GalleryImages, double Seconds);
+
 /// <summary>The readiness answer when ready (otherwise a 503 problem with the same fields as extensions).</summary>
 public sealed record ReadinessResponse(string Status, string Provider, string Model, string Fingerprint, int GalleryImages, int QueueLength);
 

@@ -52,18 +52,19 @@ public static class GalleryEndpoints
     {
         try
         {
-            var model = host.Require().Model;
+            using var lease = host.Acquire();
+            var classifier = lease.Classifier;
             var uploads = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
             var rows = await Task.WhenAll(uploads.Select(async (u, i) =>
             {
-                var decoded = await pipeline.PrepareAsync(u.Bytes, i, uploads.Count, ct);
-                var prediction = await pipeline.PredictAsync(decoded.Prepared, tenCrop: false, ct);   // the central crop, as search uses
-                pipeline.Remember(u.Bytes, tenCrop: false, prediction);
+                var decoded = await pipeline.PrepareAsync(classifier, u.Bytes, i, uploads.Count, ct);
+                var prediction = await pipeline.PredictAsync(classifier, decoded.Prepared, tenCrop: false, ct);   // the central crop, as search uses
+                pipeline.Remember(classifier, u.Bytes, tenCrop: false, prediction);
                 return gallery.Describe(decoded.Prepared, decoded.Width, decoded.Height, Convert.ToHexStringLower(SHA256.HashData(u.Bytes)),
-                    u.Label, u.Note, model.Fingerprint, prediction.Features);
+                    u.Label, u.Note, classifier.Model.Fingerprint, prediction.Features);
             }));
-            var created = gallery.Add(rows);
-            return TypedResults.Created($"/api/gallery/{created[0].Id}", new GalleryAddResponse(model.Fingerprint, [.. created.Select(GalleryItem.From)]));
+            var (fingerprint, created) = gallery.Add(rows);   // re-embedded there if the model was replaced meanwhile
+            return TypedResults.Created($"/api/gallery/{created[0].Id}", new GalleryAddResponse(fingerprint, [.. created.Select(GalleryItem.From)]));
         }
         catch (ProblemException p)
         {
@@ -130,13 +131,27 @@ public static class GalleryEndpoints
     {
         try
         {
-            var model = host.Require().Model;
             ClassifyEndpoints.CheckK(k, options.Value);
             var uploads = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
-            var answers = await pipeline.AnalyzeAsync([.. uploads.Select(u => u.Bytes)], tenCrop: false, ct);
-            ClassifyEndpoints.SetCacheHeader(request.HttpContext, answers);
-            return TypedResults.Ok(new SearchResponse(model.Fingerprint, k, [.. answers.Select((a, i) =>
-                new ImageSearch(i, a.Cached, [.. gallery.Search(a.Prediction.Features, k).Select(SearchHit.From)]))]));
+            // A query vector and the gallery's must come from one model. If the model is replaced between the two,
+            // the query is computed again with the new one (a reload swaps both at once, so this settles at once).
+            for (var attempt = 1; ; attempt++)
+            {
+                using var lease = host.Acquire();
+                var model = lease.Classifier.Model;
+                var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. uploads.Select(u => u.Bytes)], tenCrop: false, ct);
+                var hits = answers.Select(a => gallery.Search(a.Prediction.Features, model.Fingerprint, k)).ToArray();
+                if (hits.Any(h => h is null))
+                {
+                    if (attempt == 3)
+                        throw ProblemException.Overloaded("The model was replaced while this search ran. Send it again.", 1);
+                    await Task.Delay(10 * attempt, ct);
+                    continue;
+                }
+                ClassifyEndpoints.SetCacheHeader(request.HttpContext, answers);
+                return TypedResults.Ok(new SearchResponse(model.Fingerprint, k, [.. answers.Select((a, i) =>
+                    new ImageSearch(i, a.Cached, [.. hits[i]!.Select(SearchHit.From)]))]));
+            }
         }
         catch (ProblemException p)
         {
@@ -150,10 +165,10 @@ public static class GalleryEndpoints
     {
         try
         {
-            var model = host.Require().Model;
+            host.Require();
             ClassifyEndpoints.CheckK(k, options.Value);
-            var vector = gallery.Features(id) ?? throw Missing(id);
-            return TypedResults.Ok(new SimilarResponse(model.Fingerprint, id, k, [.. gallery.Search(vector, k, exclude: id).Select(SearchHit.From)]));
+            var (fingerprint, hits) = gallery.SimilarTo(id, k) ?? throw Missing(id);
+            return TypedResults.Ok(new SimilarResponse(fingerprint, id, k, [.. hits.Select(SearchHit.From)]));
         }
         catch (ProblemException p)
         {

@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AlexNet.Api.Endpoints;
 
-/// <summary>GET /api/model: what the loaded model says about itself; GET /api/model/conv1.png: its conv1 kernels.</summary>
+/// <summary>GET /api/model: what the loaded model says about itself; GET /api/model/conv1.png: its conv1 kernels;
+/// POST /api/model/reload: the configured file again (<see cref="ModelReloader"/>).</summary>
 public static class ModelEndpoints
 {
     public static RouteGroupBuilder MapModelEndpoints(this RouteGroupBuilder api)
@@ -19,7 +20,30 @@ public static class ModelEndpoints
                 "from the model's folder. 404 when there is none.")
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapPost("/model/reload", ReloadAsync).WithTags("Model").WithName("ReloadModel")
+            .WithSummary("Load the configured model file again and put it in service (needs X-Api-Key)")
+            .WithDescription("Reads the server's Inference:ModelPath (the request names no file and has no body), checks it like at " +
+                "start, warms it up, re-embeds the gallery and swaps it in at once; requests in flight finish on the model they " +
+                "started with. A file that does not load (422) or does not fit the service's contract (409) leaves the current " +
+                "model serving. 409 also while another reload runs.")
+            .RequireApiKey()
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         return api;
+    }
+
+    public static async Task<Results<Ok<ReloadResponse>, ProblemHttpResult>> ReloadAsync(ModelReloader reloader, HttpContext http)
+    {
+        try
+        {
+            var r = await reloader.ReloadAsync(http.RequestAborted);
+            var m = r.Current.Model;
+            return TypedResults.Ok(new ReloadResponse(r.Changed, r.PreviousFingerprint, m.Fingerprint, m.FileName, r.Current.Provider,
+                r.GalleryImages, Math.Round(r.Took.TotalSeconds, 3)));
+        }
+        catch (ProblemException p)
+        {
+            return p.ToResult(http);
+        }
     }
 
     /// <summary>The path is the loaded model's, never a client's: <c>models/x.onnx</c> gives <c>models/x.conv1.png</c>.</summary>

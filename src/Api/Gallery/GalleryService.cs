@@ -16,7 +16,8 @@ public sealed record GalleryEntry(long Id, string? Label, string? Note, DateTime
 /// The gallery: SQLite for durability, a <see cref="FeatureIndex"/> in memory for search. At start every row is
 /// read; rows whose vectors came from another model are re-embedded from their stored normalised copy with the
 /// current model (and written back) before the service is ready, so one index never mixes two models' features.
-/// Changes go to disk first, then to memory.
+/// The same happens when the model is replaced while serving (<see cref="SwitchModel"/>). Changes go to disk first,
+/// then to memory.
 /// </summary>
 public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> options, IOptions<InferenceOptions> inference,
     IHostEnvironment env, ILogger<GalleryService> log) : IHostedService, IDisposable
@@ -25,8 +26,11 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     readonly Lock _lock = new();
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
     GalleryStore? _store;
-    FeatureIndex? _index;
+    volatile IndexState? _state;   // replaced whole, so a search sees one model's index and its fingerprint together
     volatile bool _loaded;
+
+    /// <summary>The search index and the model whose vectors it holds.</summary>
+    sealed record IndexState(FeatureIndex Index, string Fingerprint);
 
     public string DatabasePath { get; } = OptionsRegistration.Resolve(env, options.Value.DatabasePath);
     public bool Loaded => _loaded;
@@ -43,103 +47,159 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         _store = new GalleryStore(DatabasePath);
         if (_store.JournalMode != "wal")
             log.LogWarning("Gallery database {Path} runs in journal mode {Mode}, not WAL.", DatabasePath, _store.JournalMode);
+        int rows, stale;
+        lock (_lock) (rows, stale) = LoadIndex(classifier);
+        _loaded = true;
+        log.LogInformation("Gallery {Path}: {Count} images ({Stale} re-embedded for model {Fingerprint}) in {Ms} ms.",
+            DatabasePath, rows, stale, classifier.Model.Fingerprint, watch.ElapsedMilliseconds);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Reads every row, re-embeds those of another model and makes the index and the entries from them.
+    /// Call under the lock. Returns the rows read and how many were stale.</summary>
+    (int Rows, int Stale) LoadIndex(OnnxClassifier classifier)
+    {
         var model = classifier.Model;
-        var rows = _store.ReadAll();
-        var stale = rows.Where(r => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim).ToList();
+        var rows = _store!.ReadAll();
+        var stale = rows.Where(r => IsStale(r, model)).ToList();
         var fresh = Reembed(classifier, stale);
-        _index = new FeatureIndex(model.FeatureDim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads);
+        var index = new FeatureIndex(model.FeatureDim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads);
         var staleIds = stale.Select(r => r.Id).ToHashSet();
+        _entries.Clear();
         foreach (var r in rows)
         {
             // A stale row that could not be re-embedded stays on disk but out of the index: never two models' vectors.
             if (staleIds.Contains(r.Id) && !fresh.ContainsKey(r.Id)) continue;
-            _index.Add(r.Id, fresh.TryGetValue(r.Id, out var f) ? f : r.Features);
+            index.Add(r.Id, fresh.TryGetValue(r.Id, out var f) ? f : r.Features);
             _entries[r.Id] = Entry(r);
         }
+        _state = new IndexState(index, model.Fingerprint);
         ApiMetrics.GalleryImages.Set(_entries.Count);
-        _loaded = true;
-        log.LogInformation("Gallery {Path}: {Count} images ({Stale} re-embedded for model {Fingerprint}) in {Ms} ms.",
-            DatabasePath, rows.Count, stale.Count, model.Fingerprint, watch.ElapsedMilliseconds);
-        return Task.CompletedTask;
+        return (rows.Count, stale.Count);
+    }
+
+    static bool IsStale(GalleryRecord r, ModelInfo model) => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim;
+
+    /// <summary>
+    /// Re-embeds the gallery for <paramref name="next"/>, then calls <paramref name="swap"/> (which puts the model in
+    /// service) under the write lock, together with the new index: no write lands between the two, and no search
+    /// sees one model's query against the other's vectors. Most of the work happens first, with writes still open
+    /// (each re-embedded row is written back with the new fingerprint, so a crash part-way loses nothing: the next
+    /// start re-embeds what is left); under the lock only rows added meanwhile are re-embedded.
+    /// </summary>
+    public void SwitchModel(OnnxClassifier next, Action swap)
+    {
+        if (_store is null)
+        {
+            swap();
+            return;
+        }
+        var watch = Stopwatch.StartNew();
+        Reembed(next, [.. _store.ReadAll().Where(r => IsStale(r, next.Model))]);
+        var open = watch.ElapsedMilliseconds;
+        int rows, stale;
+        lock (_lock)
+        {
+            (rows, stale) = LoadIndex(next);
+            swap();
+        }
+        log.LogInformation("Gallery: {Count} images re-embedded for model {Fingerprint} in {Ms} ms ({Held} ms with writes held, " +
+            "{Late} added meanwhile).", rows, next.Model.Fingerprint, watch.ElapsedMilliseconds, watch.ElapsedMilliseconds - open, stale);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Vectors for rows of another model, computed from their stored prepared copies (central crop).</summary>
+    /// <summary>Vectors for rows of another model, computed from their stored prepared copies (central crop) and
+    /// written back with the model's fingerprint.</summary>
     Dictionary<long, float[]> Reembed(OnnxClassifier classifier, List<GalleryRecord> stale)
     {
+        if (stale.Count == 0) return [];
+        log.LogInformation("Re-embedding {Count} gallery images for model {Fingerprint}.", stale.Count, classifier.Model.Fingerprint);
         var fresh = new Dictionary<long, float[]>();
-        if (stale.Count == 0) return fresh;
-        var model = classifier.Model;
-        var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
-        var decoder = new SafeImageDecoder();
-        var batch = Math.Max(1, inference.Value.MaxBatchSize);
-        log.LogInformation("Re-embedding {Count} gallery images for model {Fingerprint}.", stale.Count, model.Fingerprint);
-        foreach (var rows in stale.Chunk(batch))
+        foreach (var rows in stale.Chunk(Math.Max(1, inference.Value.MaxBatchSize)))
         {
-            var input = new float[rows.Length * pre.CropLength];   // (n, 3, S, S)
-            var ids = new List<long>(rows.Length);
-            foreach (var row in rows)
-            {
-                if (_store!.ReadPrepared(row.Id) is not { } stored) continue;   // deleted meanwhile
-                var (png, size) = stored;
-                PreparedImage prepared;
-                try
-                {
-                    using var image = decoder.Decode(png);
-                    prepared = size == model.ResizeSize && image.Width == size && image.Height == size
-                        ? FromImage(image)
-                        : pre.Prepare(image);   // another preset: re-prepare the stored square (TODO: keeps only the old resolution's detail)
-                }
-                catch (ImageRejectedException e)
-                {
-                    log.LogWarning("Gallery image {Id}: its stored copy does not decode ({Error}); it is left out of search.", row.Id, e.Message);
-                    continue;
-                }
-                pre.WriteCrop(prepared, pre.Center, input.AsSpan(ids.Count * pre.CropLength, pre.CropLength));
-                ids.Add(row.Id);
-            }
-            if (ids.Count == 0) continue;
-            var (_, features) = classifier.Run(input, ids.Count);   // (n, FeatureDim)
-            var updates = ids.Select((id, i) => (id, features.AsSpan(i * model.FeatureDim, model.FeatureDim).ToArray())).ToList();
-            _store!.UpdateFeatures(updates, model.Fingerprint);
+            var updates = Embed(classifier, [.. rows.Select(r => (r.Id, _store!.ReadPrepared(r.Id)))]);   // null: deleted meanwhile
+            _store!.UpdateFeatures(updates, classifier.Model.Fingerprint);
             foreach (var (id, f) in updates) fresh[id] = f;
         }
         return fresh;
     }
 
-    FeatureIndex Index => _index ?? throw ProblemException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
+    /// <summary>FC7 vectors of stored prepared copies (PNG, and the resize size they were made at) with
+    /// <paramref name="classifier"/>, one ONNX Runtime call. Copies that are missing or do not decode are left out.</summary>
+    List<(long Id, float[] Features)> Embed(OnnxClassifier classifier, IReadOnlyList<(long Id, (byte[] Png, int Size)? Stored)> items)
+    {
+        var model = classifier.Model;
+        var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
+        var decoder = new SafeImageDecoder();
+        var input = new float[items.Count * pre.CropLength];   // (n, 3, S, S)
+        var ids = new List<long>(items.Count);
+        foreach (var (id, stored) in items)
+        {
+            if (stored is not var (png, size)) continue;
+            PreparedImage prepared;
+            try
+            {
+                using var image = decoder.Decode(png);
+                prepared = size == model.ResizeSize && image.Width == size && image.Height == size
+                    ? FromImage(image)
+                    : pre.Prepare(image);   // another preset: re-prepare the stored square (TODO: keeps only the old resolution's detail)
+            }
+            catch (ImageRejectedException e)
+            {
+                log.LogWarning("Gallery image {Id}: its stored copy does not decode ({Error}); it is left out of search.", id, e.Message);
+                continue;
+            }
+            pre.WriteCrop(prepared, pre.Center, input.AsSpan(ids.Count * pre.CropLength, pre.CropLength));
+            ids.Add(id);
+        }
+        if (ids.Count == 0) return [];
+        var (_, features) = classifier.Run(input, ids.Count);   // (n, FeatureDim)
+        return [.. ids.Select((id, i) => (id, features.AsSpan(i * model.FeatureDim, model.FeatureDim).ToArray()))];
+    }
+
+    IndexState State => _state ?? throw ProblemException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
         inference.Value.RetryAfterSeconds);
     GalleryStore Store => _store ?? throw ProblemException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
         inference.Value.RetryAfterSeconds);
 
-    /// <summary>Stores the images (one transaction), then indexes them. Returns them in order.</summary>
-    public GalleryEntry[] Add(IReadOnlyList<NewGalleryImage> images)
+    /// <summary>Stores the images (one transaction), then indexes them. Returns the fingerprint of the model whose
+    /// vectors were stored and the entries in order. Images whose vectors came from a model that was replaced while
+    /// their request ran are re-embedded with the one now serving, from their prepared copies.</summary>
+    public (string Fingerprint, GalleryEntry[] Created) Add(IReadOnlyList<NewGalleryImage> images)
     {
-        var (store, index) = (Store, Index);
+        var store = Store;
         lock (_lock)
         {
+            var state = State;   // stable under the lock: SwitchModel replaces it under the same lock
+            if (images.Any(m => m.Fingerprint != state.Fingerprint) && host.Classifier is { } current)
+            {
+                var fresh = Embed(current, [.. images.Select((m, i) => ((long)i, ((byte[], int)?)(m.PreparedPng, m.PreparedSize)))]).ToDictionary();
+                images = [.. images.Select((m, i) => m.Fingerprint == state.Fingerprint ? m
+                    : fresh.TryGetValue(i, out var f) ? m with { Fingerprint = state.Fingerprint, Features = f }
+                    : throw new InvalidOperationException($"A new gallery image's prepared copy does not decode (image {i})."))];
+            }
             var now = DateTimeOffset.UtcNow;
             var ids = store.Insert(images, now);
             var created = new GalleryEntry[ids.Length];
             for (var i = 0; i < ids.Length; i++)
             {
                 var m = images[i];
-                index.Add(ids[i], m.Features);
+                state.Index.Add(ids[i], m.Features);
                 created[i] = _entries[ids[i]] = new GalleryEntry(ids[i], m.Label, m.Note, now, m.Sha256, m.Width, m.Height);
             }
             ApiMetrics.GalleryImages.Set(_entries.Count);
-            return created;
+            return (state.Fingerprint, created);
         }
     }
 
     public bool Delete(long id)
     {
-        var (store, index) = (Store, Index);
+        var store = Store;
         lock (_lock)
         {
             if (!store.Delete(id)) return false;
-            index.Remove(id);
+            State.Index.Remove(id);
             _entries.Remove(id);
             ApiMetrics.GalleryImages.Set(_entries.Count);
             return true;
@@ -148,24 +208,37 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
 
     public GalleryEntry? Get(long id)
     {
-        _ = Index;
+        _ = State;
         lock (_lock) return _entries.GetValueOrDefault(id);
     }
 
     public (int Total, GalleryEntry[] Page) List(int offset, int limit)
     {
-        _ = Index;
+        _ = State;
         lock (_lock) return (_entries.Count, [.. _entries.Values.Skip(offset).Take(limit)]);
     }
 
     public byte[]? Thumbnail(long id) => Store.ReadThumbnail(id);
 
-    public float[]? Features(long id) => Index.Get(id);
-
-    /// <summary>The k nearest gallery images to <paramref name="query"/> with their descriptions.</summary>
-    public (GalleryEntry Entry, float Distance)[] Search(float[] query, int k, long? exclude = null)
+    /// <summary>The k nearest gallery images to <paramref name="query"/>, a vector of the model with
+    /// <paramref name="fingerprint"/>; null when the gallery now holds another model's vectors (the model was replaced
+    /// while the request ran: compute the query again).</summary>
+    public (GalleryEntry Entry, float Distance)[]? Search(float[] query, string fingerprint, int k)
     {
-        var hits = Index.Search(query, k, exclude);
+        var state = State;
+        return state.Fingerprint == fingerprint ? Describe(state.Index.Search(query, k)) : null;
+    }
+
+    /// <summary>The k nearest gallery images to gallery image <paramref name="id"/> (itself left out), and the model
+    /// whose vectors were compared; null when there is no such image.</summary>
+    public (string Fingerprint, (GalleryEntry Entry, float Distance)[] Hits)? SimilarTo(long id, int k)
+    {
+        var state = State;
+        return state.Index.Get(id) is { } vector ? (state.Fingerprint, Describe(state.Index.Search(vector, k, exclude: id))) : null;
+    }
+
+    (GalleryEntry Entry, float Distance)[] Describe(Neighbour[] hits)
+    {
         lock (_lock)
             return [.. hits.Where(h => _entries.ContainsKey(h.Id)).Select(h => (_entries[h.Id], h.Distance))];
     }

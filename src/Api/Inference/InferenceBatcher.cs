@@ -20,6 +20,8 @@ public interface IInferenceGate
 /// wait for one crop, take more until MaxBatchSize or MaxBatchDelayMs, run (n, 3, S, S) once, hand each request its
 /// row. A full channel answers 503 at once; a throwing Run fails only its batch; cancelled requests are skipped;
 /// on stop new work is refused and what is queued is drained. Warms the model up before it reads anything.
+/// Each crop carries the classifier it was prepared for (and a reference to it), so while a model swap is under
+/// way a batch never mixes two models: a crop of the other model waits for the next batch.
 /// </summary>
 public sealed class InferenceBatcher : BackgroundService
 {
@@ -29,6 +31,8 @@ public sealed class InferenceBatcher : BackgroundService
     readonly ILogger<InferenceBatcher> _log;
     readonly Channel<Request> _queue;
     volatile bool _warmedUp;
+    Request? _carried;     // read while a batch of another model was being collected; it starts the next batch
+    float[] _input = [];   // (MaxBatchSize, 3, S, S), reused; grows if a new model has a larger input
 
     public InferenceBatcher(ModelHost host, IOptions<InferenceOptions> options, IEnumerable<IInferenceGate> gates,
         ILogger<InferenceBatcher> log)
@@ -48,14 +52,20 @@ public sealed class InferenceBatcher : BackgroundService
     public bool WarmedUp => _warmedUp;
     public int QueueLength => _queue.Reader.Count;
 
-    /// <summary>Queues one crop (3 x S x S floats, 0..255). Throws a 503 <see cref="ProblemException"/> when the
-    /// queue is full or the model isn't loaded.</summary>
+    /// <summary>Queues one crop for the model now serving (see the other overload).</summary>
     public Task<Prediction> EnqueueAsync(float[] chw, CancellationToken cancellationToken)
     {
-        var classifier = _host.Require();
+        using var lease = _host.Acquire();
+        return EnqueueAsync(lease.Classifier, chw, cancellationToken);
+    }
+
+    /// <summary>Queues one crop (3 x S x S floats, 0..255) for <paramref name="classifier"/>, which the caller holds
+    /// (a <see cref="ModelLease"/>). Throws a 503 <see cref="ProblemException"/> when the queue is full.</summary>
+    public Task<Prediction> EnqueueAsync(OnnxClassifier classifier, float[] chw, CancellationToken cancellationToken)
+    {
         if (chw.Length != classifier.RowLength)
             throw new ArgumentException($"A crop has {classifier.RowLength} floats, got {chw.Length}.", nameof(chw));
-        var request = new Request(chw, cancellationToken);
+        var request = new Request(classifier, chw, cancellationToken);
         if (!_queue.Writer.TryWrite(request))
         {
             request.Dispose();
@@ -78,13 +88,12 @@ public sealed class InferenceBatcher : BackgroundService
         }
         WarmUp(classifier);
         var batch = new List<Request>(_options.MaxBatchSize);
-        var input = new float[_options.MaxBatchSize * classifier.RowLength];   // (MaxBatchSize, 3, S, S), reused
         try
         {
-            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
+            while (_carried is not null || await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
                 await CollectAsync(batch, stoppingToken);
-                await RunAsync(classifier, batch, input, stoppingToken);
+                await RunAsync(batch, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -95,46 +104,59 @@ public sealed class InferenceBatcher : BackgroundService
             // Drain: refuse new work, answer what was accepted.
             _queue.Writer.TryComplete();
             ApiMetrics.Ready.Set(0);
-            while (_queue.Reader.TryRead(out var r))
+            while (_carried is not null || _queue.Reader.Count > 0)
             {
-                batch.Add(r);
-                if (batch.Count == _options.MaxBatchSize || _queue.Reader.Count == 0)
-                    await RunAsync(classifier, batch, input, CancellationToken.None);
+                await CollectAsync(batch, CancellationToken.None, wait: false);
+                await RunAsync(batch, CancellationToken.None);
             }
         }
     }
 
     void WarmUp(OnnxClassifier classifier)
     {
-        // The first Run allocates and picks kernels; do it for a lone crop and a full batch before saying ready.
         var watch = Stopwatch.StartNew();
-        foreach (var n in new[] { 1, _options.MaxBatchSize }.Distinct())
-            classifier.Run(new float[n * classifier.RowLength], n);
+        WarmUp(classifier, _options.MaxBatchSize);
         _warmedUp = true;
         ApiMetrics.Ready.Set(1);
         _log.LogInformation("Model warmed up on {Provider} in {Ms} ms (batches of 1 and {Max}).", classifier.Provider,
             watch.ElapsedMilliseconds, _options.MaxBatchSize);
     }
 
-    async Task CollectAsync(List<Request> batch, CancellationToken stoppingToken)
+    /// <summary>The first Run allocates and picks kernels; do it for a lone crop and a full batch before serving.</summary>
+    public static void WarmUp(OnnxClassifier classifier, int maxBatchSize)
+    {
+        foreach (var n in new[] { 1, maxBatchSize }.Distinct())
+            classifier.Run(new float[n * classifier.RowLength], n);
+    }
+
+    /// <summary>Fills <paramref name="batch"/> with crops of one classifier: the carried one first, then the queue.</summary>
+    async Task CollectAsync(List<Request> batch, CancellationToken stoppingToken, bool wait = true)
     {
         var reader = _queue.Reader;
-        var deadline = _options.MaxBatchDelayMs > 0 ? Stopwatch.GetTimestamp() + _options.MaxBatchDelayMs * Stopwatch.Frequency / 1000 : 0;
+        var deadline = wait && _options.MaxBatchDelayMs > 0 ? Stopwatch.GetTimestamp() + _options.MaxBatchDelayMs * Stopwatch.Frequency / 1000 : 0;
         while (batch.Count < _options.MaxBatchSize)
         {
-            if (reader.TryRead(out var request))
+            Request? request = null;
+            if (_carried is not null) (request, _carried) = (_carried, null);
+            else if (reader.TryRead(out var read)) request = read;
+            if (request is not null)
             {
-                if (!request.Task.IsCompleted) batch.Add(request);   // a cancelled request is already answered
-                else request.Dispose();
+                if (request.Task.IsCompleted) request.Dispose();   // a cancelled request is already answered
+                else if (batch.Count > 0 && request.Classifier != batch[0].Classifier)
+                {
+                    _carried = request;   // another model's crop: it starts the next batch
+                    break;
+                }
+                else batch.Add(request);
                 continue;
             }
             var left = deadline - Stopwatch.GetTimestamp();
             if (left <= 0) break;
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            wait.CancelAfter(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
+            using var delay = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            delay.CancelAfter(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
             try
             {
-                if (!await reader.WaitToReadAsync(wait.Token)) break;
+                if (!await reader.WaitToReadAsync(delay.Token)) break;
             }
             catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
             {
@@ -143,7 +165,7 @@ public sealed class InferenceBatcher : BackgroundService
         }
     }
 
-    async Task RunAsync(OnnxClassifier classifier, List<Request> batch, float[] input, CancellationToken stoppingToken)
+    async Task RunAsync(List<Request> batch, CancellationToken stoppingToken)
     {
         ApiMetrics.QueueLength.Set(_queue.Reader.Count);
         try
@@ -156,8 +178,11 @@ public sealed class InferenceBatcher : BackgroundService
             });
             if (batch.Count == 0) return;
             var n = batch.Count;
+            var classifier = batch[0].Classifier;   // each request holds a reference, so it lives until they are disposed
             foreach (var gate in _gates) await gate.WaitAsync(n, stoppingToken);
             var row = classifier.RowLength;
+            if (_input.Length < _options.MaxBatchSize * row) _input = new float[_options.MaxBatchSize * row];
+            var input = _input;
             for (var i = 0; i < n; i++) batch[i].Chw.CopyTo(input.AsSpan(i * row, row));
             var watch = Stopwatch.StartNew();
             float[] probabilities, features;
@@ -188,22 +213,33 @@ public sealed class InferenceBatcher : BackgroundService
         }
     }
 
-    /// <summary>One crop waiting for the model; cancelling its token answers it at once and the batcher skips it.</summary>
+    /// <summary>One crop waiting for the model; cancelling its token answers it at once and the batcher skips it.
+    /// Holds a reference to its classifier until disposed, so a swapped-out model lives until its crops have run.</summary>
     sealed class Request : IDisposable
     {
         readonly TaskCompletionSource<Prediction> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         readonly CancellationTokenRegistration _registration;
+        int _disposed;
 
-        public Request(float[] chw, CancellationToken cancellationToken)
+        public Request(OnnxClassifier classifier, float[] chw, CancellationToken cancellationToken)
         {
+            if (!classifier.TryAddRef())
+                throw new InvalidOperationException("The classifier was released; the caller must hold a ModelLease while it enqueues.");
+            Classifier = classifier;
             Chw = chw;
             _registration = cancellationToken.Register(() => _done.TrySetCanceled(cancellationToken));
         }
 
+        public OnnxClassifier Classifier { get; }
         public float[] Chw { get; }
         public Task<Prediction> Task => _done.Task;
         public void Complete(Prediction p) => _done.TrySetResult(p);
         public void Fail(Exception e) => _done.TrySetException(e);
-        public void Dispose() => _registration.Dispose();
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            _registration.Dispose();
+            Classifier.Release();
+        }
     }
 }

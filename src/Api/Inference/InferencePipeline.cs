@@ -17,11 +17,11 @@ public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height)
 /// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (at most
 /// MaxConcurrentDecodes at once), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
 /// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
-/// the model fingerprint and the crop mode.
+/// the model fingerprint and the crop mode. Every method takes the classifier the request holds
+/// (<see cref="ModelHost.Acquire"/>), so a model swap mid-request cannot mix two models in one answer.
 /// </summary>
 public sealed class InferencePipeline : IDisposable
 {
-    readonly ModelHost _host;
     readonly InferenceBatcher _batcher;
     readonly MemoryCache _cache;   // our own, so its size limit binds only our entries
     readonly CacheOptions _cacheOptions;
@@ -29,10 +29,9 @@ public sealed class InferencePipeline : IDisposable
     readonly SemaphoreSlim _decodes;
     readonly int _maxAspectRatio;
 
-    public InferencePipeline(ModelHost host, InferenceBatcher batcher, IOptions<InferenceOptions> inference,
+    public InferencePipeline(InferenceBatcher batcher, IOptions<InferenceOptions> inference,
         IOptions<UploadOptions> uploads, IOptions<CacheOptions> cacheOptions)
     {
-        _host = host;
         _batcher = batcher;
         _cacheOptions = cacheOptions.Value;
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
@@ -45,28 +44,28 @@ public sealed class InferencePipeline : IDisposable
     public SafeImageDecoder Decoder => _decoder;
 
     /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="ProblemException"/>.</summary>
-    public Task<Analysis[]> AnalyzeAsync(IReadOnlyList<byte[]> images, bool tenCrop, CancellationToken ct) =>
-        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(bytes, tenCrop, i, images.Count, ct)));
+    public Task<Analysis[]> AnalyzeAsync(OnnxClassifier classifier, IReadOnlyList<byte[]> images, bool tenCrop, CancellationToken ct) =>
+        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(classifier, bytes, tenCrop, i, images.Count, ct)));
 
-    public async Task<Analysis> AnalyzeAsync(byte[] bytes, bool tenCrop, int index, int count, CancellationToken ct)
+    public async Task<Analysis> AnalyzeAsync(OnnxClassifier classifier, byte[] bytes, bool tenCrop, int index, int count, CancellationToken ct)
     {
-        var key = CacheKey(bytes, tenCrop);
+        var key = CacheKey(classifier, bytes, tenCrop);
         if (_cacheOptions.Enabled && _cache.TryGetValue(key, out Prediction? hit) && hit is not null)
         {
             ApiMetrics.Cache.WithLabels("hit").Inc();
             return new Analysis(hit, Cached: true);
         }
         if (_cacheOptions.Enabled) ApiMetrics.Cache.WithLabels("miss").Inc();
-        var decoded = await PrepareAsync(bytes, index, count, ct);
-        var prediction = await PredictAsync(decoded.Prepared, tenCrop, ct);
+        var decoded = await PrepareAsync(classifier, bytes, index, count, ct);
+        var prediction = await PredictAsync(classifier, decoded.Prepared, tenCrop, ct);
         Remember(key, prediction);
         return new Analysis(prediction, Cached: false);
     }
 
     /// <summary>Decodes and applies the paper's first step (shorter side to ResizeSize, central square).</summary>
-    public async Task<DecodedImage> PrepareAsync(byte[] bytes, int index, int count, CancellationToken ct)
+    public async Task<DecodedImage> PrepareAsync(OnnxClassifier classifier, byte[] bytes, int index, int count, CancellationToken ct)
     {
-        var model = _host.Require().Model;
+        var model = classifier.Model;
         await _decodes.WaitAsync(ct);
         try
         {
@@ -98,9 +97,9 @@ public sealed class InferencePipeline : IDisposable
     }
 
     /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features.</summary>
-    public async Task<Prediction> PredictAsync(PreparedImage prepared, bool tenCrop, CancellationToken ct)
+    public async Task<Prediction> PredictAsync(OnnxClassifier classifier, PreparedImage prepared, bool tenCrop, CancellationToken ct)
     {
-        var model = _host.Require().Model;
+        var model = classifier.Model;
         var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
         IReadOnlyList<CropWindow> crops = tenCrop ? pre.TenCrops : [pre.Center];
         // If one crop is refused (queue full), cancel the ones already queued.
@@ -112,7 +111,7 @@ public sealed class InferencePipeline : IDisposable
             {
                 var chw = new float[pre.CropLength];   // (3, S, S)
                 pre.WriteCrop(prepared, crop, chw);
-                pending.Add(_batcher.EnqueueAsync(chw, linked.Token));
+                pending.Add(_batcher.EnqueueAsync(classifier, chw, linked.Token));
             }
         }
         catch
@@ -134,7 +133,8 @@ public sealed class InferencePipeline : IDisposable
         return new Prediction(probabilities, features);
     }
 
-    public void Remember(byte[] bytes, bool tenCrop, Prediction prediction) => Remember(CacheKey(bytes, tenCrop), prediction);
+    public void Remember(OnnxClassifier classifier, byte[] bytes, bool tenCrop, Prediction prediction) =>
+        Remember(CacheKey(classifier, bytes, tenCrop), prediction);
 
     void Remember(string key, Prediction prediction)
     {
@@ -145,8 +145,8 @@ public sealed class InferencePipeline : IDisposable
         });
     }
 
-    string CacheKey(byte[] bytes, bool tenCrop) =>
-        $"{_host.Require().Model.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
+    static string CacheKey(OnnxClassifier classifier, byte[] bytes, bool tenCrop) =>
+        $"{classifier.Model.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
 
     public void Dispose()
     {

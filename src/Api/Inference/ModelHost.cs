@@ -7,19 +7,38 @@ namespace AlexNet.Api.Inference;
 /// Loads the model when the host starts, before Kestrel listens. A missing or malformed file stops the start with
 /// the path in the message. Inference:Provider=Cuda without a working CUDA does not: the service runs, says why in
 /// /health/ready and answers inference with 503, rather than quietly running on the CPU.
+/// <para>The classifier can be replaced while the service runs (<see cref="ModelReloader"/>): requests hold a
+/// <see cref="ModelLease"/> for their whole life, so each one decodes, prepares, runs and answers with one model, and
+/// the replaced session is disposed when its last request ends.</para>
 /// </summary>
 public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironment env, ILogger<ModelHost> log)
     : IHostedService, IDisposable
 {
     readonly InferenceOptions _options = options.Value;
+    volatile OnnxClassifier? _classifier;
 
-    public OnnxClassifier? Classifier { get; private set; }
+    /// <summary>The classifier now serving; for metadata. A request that runs the model takes <see cref="Acquire"/>.</summary>
+    public OnnxClassifier? Classifier => _classifier;
     /// <summary>Why there is no classifier, once the start has been tried.</summary>
     public string? Failure { get; private set; }
+    /// <summary>Inference:ModelPath, resolved. The only file this service loads a model from.</summary>
     public string ModelPath { get; } = OptionsRegistration.Resolve(env, options.Value.ModelPath);
 
     /// <summary>The classifier, or a 503 problem naming the reason.</summary>
-    public OnnxClassifier Require() => Classifier ?? throw ProblemException.Overloaded(
+    public OnnxClassifier Require() => _classifier ?? throw NotLoaded();
+
+    /// <summary>The classifier now serving, kept alive until the lease is disposed. Throws a 503 problem when none.</summary>
+    public ModelLease Acquire()
+    {
+        while (true)
+        {
+            var classifier = _classifier ?? throw NotLoaded();
+            if (classifier.TryAddRef()) return new ModelLease(classifier);
+            // Swapped out and released between the read and the reference: read the new one.
+        }
+    }
+
+    ProblemException NotLoaded() => ProblemException.Overloaded(
         $"The model is not loaded: {Failure ?? "the service is starting"}. Check /health/ready.", _options.RetryAfterSeconds);
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -28,7 +47,7 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
         ApiMetrics.Ready.Set(0);
         try
         {
-            Classifier = OnnxClassifier.Load(ModelPath, _options, log);
+            _classifier = OnnxClassifier.Load(ModelPath, _options, log);
         }
         catch (CudaUnavailableException e)
         {
@@ -36,15 +55,46 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
             log.LogCritical("{Failure} The service is not ready.", e.Message);
             return Task.CompletedTask;
         }
-        var m = Classifier.Model;
-        ApiMetrics.Provider.WithLabels(Classifier.Provider).Set(1);
+        Announce(_classifier);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Loads Inference:ModelPath again, checked like at start, without serving it. Throws like
+    /// <see cref="OnnxClassifier.Load"/>.</summary>
+    public OnnxClassifier LoadCandidate() => OnnxClassifier.Load(ModelPath, _options, log);
+
+    /// <summary>Serves <paramref name="next"/> from now on; the previous classifier is disposed when its last lease ends.</summary>
+    public void Swap(OnnxClassifier next)
+    {
+        var previous = Interlocked.Exchange(ref _classifier, next);
+        if (previous is not null) ApiMetrics.Provider.WithLabels(previous.Provider).Set(0);
+        Announce(next);
+        previous?.Dispose();
+    }
+
+    void Announce(OnnxClassifier classifier)
+    {
+        var m = classifier.Model;
+        ApiMetrics.Provider.WithLabels(classifier.Provider).Set(1);
         log.LogInformation("Model {Path} ({Fingerprint}, preset {Preset}, {Classes} classes, input {Input}x{Input} from {Resize}, " +
             "{FeatureDim}-d features) runs on {Provider}.", m.Path, m.Fingerprint, m.Preset ?? "?", m.Classes, m.InputSize,
-            m.InputSize, m.ResizeSize, m.FeatureDim, Classifier.Provider);
-        return Task.CompletedTask;
+            m.InputSize, m.ResizeSize, m.FeatureDim, classifier.Provider);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose() => Classifier?.Dispose();
+    public void Dispose() => _classifier?.Dispose();
+}
+
+/// <summary>One request's hold on a classifier (see <see cref="ModelHost.Acquire"/>).</summary>
+public sealed class ModelLease(OnnxClassifier classifier) : IDisposable
+{
+    int _released;
+
+    public OnnxClassifier Classifier { get; } = classifier;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) Classifier.Release();
+    }
 }

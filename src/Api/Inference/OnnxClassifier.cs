@@ -9,14 +9,22 @@ namespace AlexNet.Api.Inference;
 /// <summary>Thrown when Inference:Provider is Cuda and CUDA does not start: the service then stays up, not ready.</summary>
 public sealed class CudaUnavailableException(string message, Exception inner) : Exception(message, inner);
 
+/// <summary>The file loads in ONNX Runtime but breaks <see cref="OnnxContract"/> (names, shapes, labels vs width).</summary>
+public sealed class ModelContractException(string message) : Exception(message);
+
 /// <summary>
 /// The one <see cref="InferenceSession"/> of the process (Run is thread-safe, microsoft/onnxruntime#114) and what
 /// its file promises. Loading checks the file against <see cref="OnnxContract"/>: the input and output names and
 /// shapes, and that the labels in the metadata match the width of <c>probabilities</c>. Errors name the path.
+/// <para>Reference-counted, because POST /api/model/reload swaps models while requests run: the holder
+/// (<see cref="ModelHost"/>) owns one reference and drops it with <see cref="Dispose"/>; every in-flight use takes
+/// one (<see cref="TryAddRef"/>, <see cref="Release"/>). The session is disposed when the last one goes.</para>
 /// </summary>
 public sealed class OnnxClassifier : IDisposable
 {
     readonly InferenceSession _session;
+    int _references = 1;   // the holder's
+    int _disposed;
     static readonly string[] InputNames = [OnnxContract.Input];
     static readonly string[] OutputNames = [OnnxContract.Probabilities, OnnxContract.Features];
 
@@ -34,7 +42,8 @@ public sealed class OnnxClassifier : IDisposable
     public int RowLength => 3 * Model.InputSize * Model.InputSize;
 
     /// <summary>Loads and checks <paramref name="path"/>. Throws <see cref="FileNotFoundException"/> or
-    /// <see cref="InvalidDataException"/> naming the path, or <see cref="CudaUnavailableException"/>.</summary>
+    /// <see cref="InvalidDataException"/> (ONNX Runtime cannot load it) or <see cref="ModelContractException"/> naming the
+    /// path, or <see cref="CudaUnavailableException"/>.</summary>
     public static OnnxClassifier Load(string path, InferenceOptions options, ILogger log)
     {
         if (!File.Exists(path))
@@ -70,7 +79,29 @@ public sealed class OnnxClassifier : IDisposable
         return (probabilities, features);
     }
 
-    public void Dispose() => _session.Dispose();
+    /// <summary>Takes a reference for one in-flight use; false once the session is gone (read the holder again).</summary>
+    public bool TryAddRef()
+    {
+        var n = Volatile.Read(ref _references);
+        while (n > 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _references, n + 1, n);
+            if (seen == n) return true;
+            n = seen;
+        }
+        return false;
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0) _session.Dispose();
+    }
+
+    /// <summary>Drops the holder's reference (once); the session goes when in-flight uses end.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
+    }
 
     public static string Fingerprint(string path)
     {
@@ -129,7 +160,7 @@ public sealed class OnnxClassifier : IDisposable
 
     static ModelInfo Check(InferenceSession session, string path, string fingerprint)
     {
-        InvalidDataException Bad(string what) => new($"{path}: {what} (see OnnxContract: input '{OnnxContract.Input}' (N, 3, S, S), " +
+        ModelContractException Bad(string what) => new($"{path}: {what} (see OnnxContract: input '{OnnxContract.Input}' (N, 3, S, S), " +
             $"outputs '{OnnxContract.Probabilities}' (N, classes) and '{OnnxContract.Features}' (N, D), labels in metadata '{OnnxContract.Keys.Labels}').");
 
         if (!session.InputMetadata.TryGetValue(OnnxContract.Input, out var input))
@@ -163,7 +194,7 @@ public sealed class OnnxClassifier : IDisposable
             provenance, new Dictionary<string, string>(meta));
     }
 
-    static int OutputWidth(InferenceSession session, string name, Func<string, InvalidDataException> bad)
+    static int OutputWidth(InferenceSession session, string name, Func<string, ModelContractException> bad)
     {
         if (!session.OutputMetadata.TryGetValue(name, out var output))
             throw bad($"no output named '{name}'; it has [{string.Join(", ", session.OutputMetadata.Keys)}]");
@@ -173,7 +204,7 @@ public sealed class OnnxClassifier : IDisposable
         return dims[1];
     }
 
-    static T? Json<T>(Dictionary<string, string> meta, string key, Func<string, InvalidDataException> bad)
+    static T? Json<T>(Dictionary<string, string> meta, string key, Func<string, ModelContractException> bad)
     {
         if (!meta.TryGetValue(key, out var json)) return default;
         try
@@ -186,7 +217,7 @@ public sealed class OnnxClassifier : IDisposable
         }
     }
 
-    static int? Int(Dictionary<string, string> meta, string key, Func<string, InvalidDataException> bad)
+    static int? Int(Dictionary<string, string> meta, string key, Func<string, ModelContractException> bad)
     {
         if (!meta.TryGetValue(key, out var text)) return null;
         return int.TryParse(text, out var value) && value > 0 ? value : throw bad($"metadata '{key}' is '{text}', expected a positive integer");
