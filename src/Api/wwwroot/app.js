@@ -177,6 +177,7 @@ async function analyse(file) {
   $('add-label').value = '';
   $('add-label').placeholder = 'The top class';
   $('results').hidden = false;
+  $('scores').replaceChildren();   // the last image's answer must not stand next to this one
   scoresLoading();
   hitsLoading('Searching the gallery…');
 
@@ -206,7 +207,8 @@ async function classify(seq = state.seq) {
     const ms = Math.round(performance.now() - started);
     state.top = result.top;
     renderScores(result.top, `${tenCrop ? '10 crops' : 'Centre crop'} · ${result.cached ? 'cached' : `${ms} ms`}`);
-    if (!state.labelEdited && result.top.length > 0) $('add-label').value = result.top[0].label;
+    const label = $('add-label');
+    if (!state.labelEdited && document.activeElement !== label && result.top.length > 0) label.value = result.top[0].label;
     return true;
   } catch (error) {
     if (seq !== state.seq) return false;
