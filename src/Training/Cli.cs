@@ -119,15 +119,19 @@ public static class Cli
         var classes = Opt("--classes", "Class count for fresh weights.", 1000);
         var labels = Opt<string>("--labels", "Label file (one per line, or wnid<TAB>label) for fresh weights.");
         var exportSeed = Opt("--seed", "Seed for fresh weights.", 42);
+        var metric = new Option<string[]>("--metric")
+        {
+            Description = "Extra provenance metric as name=value, e.g. test_top1_error=0.0993 (repeatable).", AllowMultipleArgumentsPerToken = true,
+        };
         var outPath = new Option<string>("--out") { Description = "Where to write the .onnx file.", Required = true };
         var export = new Command("export", "Write an ONNX model (probabilities and FC7 features) from a checkpoint or fresh weights.")
         {
-            fromCkpt, exportPreset, classes, labels, exportSeed, outPath,
+            fromCkpt, exportPreset, classes, labels, exportSeed, outPath, metric,
         };
         export.SetAction(r =>
         {
             var report = new ConsoleReport();
-            if (r.GetValue(fromCkpt) is { } c) ExportCheckpoint(c, r.GetValue(outPath)!, report);
+            if (r.GetValue(fromCkpt) is { } c) ExportCheckpoint(c, r.GetValue(outPath)!, report, ParseMetrics(r.GetValue(metric)));
             else ExportFresh(r.GetValue(exportPreset)!, r.GetValue(classes), r.GetValue(labels), r.GetValue(exportSeed), r.GetValue(outPath)!, report);
             return 0;
         });
@@ -314,7 +318,15 @@ public static class Cli
         report.Info($"wrote {Path.GetFullPath(Path.Combine(dir, "curves.png"))} and conv1.png");
     }
 
-    public static string ExportCheckpoint(string checkpoint, string path, ITrainingReport report)
+    static Dictionary<string, double> ParseMetrics(string[]? pairs) => (pairs ?? []).Select(p =>
+    {
+        var parts = p.Split('=', 2);
+        if (parts.Length != 2 || !double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v))
+            throw new ArgumentException($"--metric takes name=value with a number, not '{p}'.");
+        return (parts[0], v);
+    }).ToDictionary(x => x.Item1, x => x.v);
+
+    public static string ExportCheckpoint(string checkpoint, string path, ITrainingReport report, Dictionary<string, double>? extraMetrics = null)
     {
         var (header, model) = Checkpoint.Load(checkpoint);
         using (model)
@@ -326,7 +338,9 @@ public static class Cli
                 Epochs = header.State.Epoch,
                 Init = header.Options.Init.ToString(),
                 Command = "alexnet-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-                Metrics = best is null ? new() : new() { ["val_top1_error"] = best.ValTop1Error, ["val_top5_error"] = best.ValTop5Error },
+                Metrics = new Dictionary<string, double>(
+                    (best is null ? [] : new Dictionary<string, double> { ["val_top1_error"] = best.ValTop1Error, ["val_top5_error"] = best.ValTop5Error })
+                    .Concat(extraMetrics ?? [])),
                 Note = $"checkpoint {Path.GetFileName(checkpoint)}, trained {header.State.TrainSeconds / 60:F0} min",
             };
             OnnxExporter.Export(model, header.Labels, provenance, path);
