@@ -28,6 +28,9 @@ public sealed class InferenceOptions
     [Range(0, 1000)] public int MaxBatchDelayMs { get; set; }
     /// <summary>Crops waiting for the model; beyond this we answer 503, not queue.</summary>
     [Range(1, 100_000)] public int QueueCapacity { get; set; } = 256;
+    /// <summary>Requests inside the upload endpoints at once (reading, waiting to decode, decoding, queued, running);
+    /// beyond this we answer 503 before reading the body. 0: QueueCapacity + MaxBatchSize + decode slots.</summary>
+    [Range(0, 100_000)] public int MaxRequestsInFlight { get; set; }
     /// <summary>Images decoded at once (decoding can't be cancelled, so it is bounded instead). 0: one per core.</summary>
     [Range(0, 1024)] public int MaxConcurrentDecodes { get; set; }
     /// <summary>ONNX Runtime's intra-op threads. 0: its default (one per physical core).</summary>

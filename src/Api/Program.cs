@@ -43,6 +43,7 @@ builder.Services.AddSingleton<InferenceBatcher>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
 builder.Services.AddSingleton<InferencePipeline>();
 builder.Services.AddSingleton<ModelReloader>();   // POST /api/model/reload
+builder.Services.AddSingleton<AdmissionControl>();   // 503 beyond Inference:MaxRequestsInFlight, before reading bodies
 
 builder.Services.AddEndpointsApiExplorer();
 builder.Services.AddSwaggerGen(c =>

@@ -32,10 +32,12 @@ public static class ClassifyEndpoints
     /// <param name="k">How many classes to return (1 to Uploads:MaxK; more than the model has gives them all).</param>
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
     public static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync(HttpRequest request,
-        InferencePipeline pipeline, ModelHost host, IOptions<UploadOptions> options, CancellationToken ct, int k = 5, bool tenCrop = false)
+        InferencePipeline pipeline, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options, CancellationToken ct,
+        int k = 5, bool tenCrop = false)
     {
         try
         {
+            using var slot = admission.Enter();   // 503 at capacity, before the body is read
             using var lease = host.Acquire();   // one model for the whole request, even across a reload
             var model = lease.Classifier.Model;
             CheckK(k, options.Value);
@@ -52,10 +54,12 @@ public static class ClassifyEndpoints
 
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
     public static async Task<Results<Ok<FeaturesResponse>, ProblemHttpResult>> FeaturesAsync(HttpRequest request,
-        InferencePipeline pipeline, ModelHost host, IOptions<UploadOptions> options, CancellationToken ct, bool tenCrop = false)
+        InferencePipeline pipeline, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options, CancellationToken ct,
+        bool tenCrop = false)
     {
         try
         {
+            using var slot = admission.Enter();
             using var lease = host.Acquire();
             var model = lease.Classifier.Model;
             var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);

@@ -48,10 +48,12 @@ public static class GalleryEndpoints
     }
 
     public static async Task<Results<Created<GalleryAddResponse>, ProblemHttpResult>> AddAsync(HttpRequest request,
-        InferencePipeline pipeline, GalleryService gallery, ModelHost host, IOptions<UploadOptions> options, CancellationToken ct)
+        InferencePipeline pipeline, GalleryService gallery, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options,
+        CancellationToken ct)
     {
         try
         {
+            using var slot = admission.Enter();
             using var lease = host.Acquire();
             var classifier = lease.Classifier;
             var uploads = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
@@ -127,10 +129,12 @@ public static class GalleryEndpoints
 
     /// <param name="k">How many neighbours, 1 to Uploads:MaxK.</param>
     public static async Task<Results<Ok<SearchResponse>, ProblemHttpResult>> SearchAsync(HttpRequest request,
-        InferencePipeline pipeline, GalleryService gallery, ModelHost host, IOptions<UploadOptions> options, CancellationToken ct, int k = 5)
+        InferencePipeline pipeline, GalleryService gallery, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options,
+        CancellationToken ct, int k = 5)
     {
         try
         {
+            using var slot = admission.Enter();
             ClassifyEndpoints.CheckK(k, options.Value);
             var uploads = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
             // A query vector and the gallery's must come from one model. If the model is replaced between the two,

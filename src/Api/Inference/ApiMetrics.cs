@@ -16,6 +16,8 @@ public static class ApiMetrics
         "Time of one ONNX Runtime call.", new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
     public static readonly Gauge QueueLength = Metrics.CreateGauge("alexnet_inference_queue_length", "Crops waiting for the model.");
     public static readonly Counter Rejected = Metrics.CreateCounter("alexnet_requests_rejected_total",
-        "Requests refused before inference, by reason (queue_full, rate_limited, not_ready).", "reason");
+        "Requests refused before inference, by reason (queue_full, at_capacity, rate_limited, not_ready).", "reason");
+    public static readonly Gauge InFlight = Metrics.CreateGauge("alexnet_requests_in_flight",
+        "Requests inside the upload endpoints (see Inference:MaxRequestsInFlight).");
     public static readonly Gauge GalleryImages = Metrics.CreateGauge("alexnet_gallery_images", "Images in the gallery index.");
 }
