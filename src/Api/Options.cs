@@ -33,8 +33,11 @@ public sealed class InferenceOptions
     [Range(0, 100_000)] public int MaxRequestsInFlight { get; set; }
     /// <summary>Images decoded at once (decoding can't be cancelled, so it is bounded instead). 0: one per core.</summary>
     [Range(0, 1024)] public int MaxConcurrentDecodes { get; set; }
-    /// <summary>ONNX Runtime's intra-op threads. 0: its default (one per physical core).</summary>
+    /// <summary>ONNX Runtime's intra-op threads. 0: one per core.</summary>
     [Range(0, 1024)] public int IntraOpThreads { get; set; }
+    /// <summary>Whether ONNX Runtime's threads busy-wait between parallel sections. Off: when the cores also decode
+    /// uploads, spinning took their time (docs/benchmarks.md); on can help a machine that only runs the model.</summary>
+    public bool IntraOpSpinning { get; set; }
     /// <summary>Seconds in the Retry-After header of a 503.</summary>
     [Range(1, 3600)] public int RetryAfterSeconds { get; set; } = 1;
 }
