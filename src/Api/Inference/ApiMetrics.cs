@@ -13,7 +13,10 @@ public static class ApiMetrics
     public static readonly Histogram BatchSize = Metrics.CreateHistogram("alexnet_inference_batch_size",
         "Crops per ONNX Runtime call.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
     public static readonly Histogram BatchSeconds = Metrics.CreateHistogram("alexnet_inference_batch_seconds",
-        "Time of one ONNX Runtime call.", new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+        "Compute time: one ONNX Runtime call on a batch.", new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+    public static readonly Histogram QueueSeconds = Metrics.CreateHistogram("alexnet_inference_queue_seconds",
+        "Queue time: from a crop's arrival at the batcher to the start of its batch's ONNX Runtime call.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
     public static readonly Gauge QueueLength = Metrics.CreateGauge("alexnet_inference_queue_length", "Crops waiting for the model.");
     public static readonly Counter Rejected = Metrics.CreateCounter("alexnet_requests_rejected_total",
         "Requests refused before inference, by reason (queue_full, at_capacity, rate_limited, not_ready).", "reason");

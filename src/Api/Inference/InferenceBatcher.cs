@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using AlexNet.Api.Http;
+using AlexNet.Model.Imaging;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Inference;
@@ -22,6 +23,11 @@ public interface IInferenceGate
 /// on stop new work is refused and what is queued is drained. Warms the model up before it reads anything.
 /// Each crop carries the classifier it was prepared for (and a reference to it), so while a model swap is under
 /// way a batch never mixes two models: a crop of the other model waits for the next batch.
+/// <para>On the CPU provider a run takes a turn of the <see cref="Scheduler"/> (decodes wait, see
+/// <see cref="CoreScheduler"/>), and while the batch has room it also waits for images still being decoded. Metrics:
+/// alexnet_inference_queue_seconds (enqueue to run, per crop), alexnet_inference_batch_seconds (the ONNX Runtime
+/// call), alexnet_inference_batch_size. Crops given as a prepared image and a window are written straight into
+/// the batch's input, and the outputs land in reused buffers: per crop only its answer is allocated.</para>
 /// </summary>
 public sealed class InferenceBatcher : BackgroundService
 {
@@ -33,6 +39,7 @@ public sealed class InferenceBatcher : BackgroundService
     volatile bool _warmedUp;
     Request? _carried;     // read while a batch of another model was being collected; it starts the next batch
     float[] _input = [];   // (MaxBatchSize, 3, S, S), reused; grows if a new model has a larger input
+    float[] _probabilities = [], _features = [];   // (MaxBatchSize, classes), (MaxBatchSize, FeatureDim), reused
 
     public InferenceBatcher(ModelHost host, IOptions<InferenceOptions> options, IEnumerable<IInferenceGate> gates,
         ILogger<InferenceBatcher> log)
@@ -41,6 +48,7 @@ public sealed class InferenceBatcher : BackgroundService
         _options = options.Value;
         _gates = [.. gates];
         _log = log;
+        Scheduler = new CoreScheduler(_options.MaxConcurrentDecodes);
         _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             SingleReader = true,
@@ -51,6 +59,8 @@ public sealed class InferenceBatcher : BackgroundService
     /// <summary>True once the model has answered a warm-up batch.</summary>
     public bool WarmedUp => _warmedUp;
     public int QueueLength => _queue.Reader.Count;
+    /// <summary>Decode slots and model turns (InferencePipeline decodes through it).</summary>
+    public CoreScheduler Scheduler { get; }
 
     /// <summary>Queues one crop for the model now serving (see the other overload).</summary>
     public Task<Prediction> EnqueueAsync(float[] chw, CancellationToken cancellationToken)
@@ -65,7 +75,25 @@ public sealed class InferenceBatcher : BackgroundService
     {
         if (chw.Length != classifier.RowLength)
             throw new ArgumentException($"A crop has {classifier.RowLength} floats, got {chw.Length}.", nameof(chw));
-        var request = new Request(classifier, chw, cancellationToken);
+        return Enqueue(new Request(classifier, chw, null, default, cancellationToken));
+    }
+
+    /// <summary>Queues the crop <paramref name="window"/> of <paramref name="image"/> (prepared at the model's
+    /// ResizeSize) for <paramref name="classifier"/>, which the caller holds. The batcher writes the crop into the
+    /// batch's input itself, so no crop buffer is allocated. Throws a 503 <see cref="ProblemException"/> when the
+    /// queue is full.</summary>
+    public Task<Prediction> EnqueueAsync(OnnxClassifier classifier, PreparedImage image, CropWindow window, CancellationToken cancellationToken)
+    {
+        var (resize, input) = (classifier.Model.ResizeSize, classifier.Model.InputSize);
+        if (image.Size != resize || image.Rgb.Length != image.Length)
+            throw new ArgumentException($"The model needs images prepared at {resize}, got {image.Size}.", nameof(image));
+        if (window.X < 0 || window.Y < 0 || window.X + input > resize || window.Y + input > resize)
+            throw new ArgumentOutOfRangeException(nameof(window), $"Crop at ({window.X}, {window.Y}) leaves the {resize}x{resize} image.");
+        return Enqueue(new Request(classifier, null, image, window, cancellationToken));
+    }
+
+    Task<Prediction> Enqueue(Request request)
+    {
         if (!_queue.Writer.TryWrite(request))
         {
             request.Dispose();
@@ -134,6 +162,7 @@ public sealed class InferenceBatcher : BackgroundService
     {
         var reader = _queue.Reader;
         var deadline = wait && _options.MaxBatchDelayMs > 0 ? Stopwatch.GetTimestamp() + _options.MaxBatchDelayMs * Stopwatch.Frequency / 1000 : 0;
+        var decodesUntil = Stopwatch.GetTimestamp() + (long)(CoreScheduler.MaxWaitForDecodes.TotalSeconds * Stopwatch.Frequency);
         while (batch.Count < _options.MaxBatchSize)
         {
             Request? request = null;
@@ -148,6 +177,24 @@ public sealed class InferenceBatcher : BackgroundService
                     break;
                 }
                 else batch.Add(request);
+                continue;
+            }
+            if (wait && batch.Count > 0 && batch[0].Classifier.Provider == "CPU" && Scheduler.Pending > 0
+                && Stopwatch.GetTimestamp() < decodesUntil)
+            {
+                // Images being decoded will join this batch: wait for a crop, for the count to fall, or for the bound.
+                var fell = Scheduler.PendingFell;
+                if (Scheduler.Pending == 0) continue;
+                using var bound = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                bound.CancelAfter(TimeSpan.FromSeconds((double)(decodesUntil - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
+                try
+                {
+                    var crop = reader.WaitToReadAsync(bound.Token).AsTask();
+                    if (await Task.WhenAny(crop, fell) == crop && !await crop) break;
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                }
                 continue;
             }
             var left = deadline - Stopwatch.GetTimestamp();
@@ -180,25 +227,31 @@ public sealed class InferenceBatcher : BackgroundService
             var n = batch.Count;
             var classifier = batch[0].Classifier;   // each request holds a reference, so it lives until they are disposed
             foreach (var gate in _gates) await gate.WaitAsync(n, stoppingToken);
-            var row = classifier.RowLength;
-            if (_input.Length < _options.MaxBatchSize * row) _input = new float[_options.MaxBatchSize * row];
-            var input = _input;
-            for (var i = 0; i < n; i++) batch[i].Chw.CopyTo(input.AsSpan(i * row, row));
-            var watch = Stopwatch.StartNew();
-            float[] probabilities, features;
-            try
+            var (row, c, d) = (classifier.RowLength, classifier.Model.Classes, classifier.Model.FeatureDim);
+            var max = _options.MaxBatchSize;
+            if (_input.Length < max * row) _input = new float[max * row];
+            if (_probabilities.Length < max * c) _probabilities = new float[max * c];
+            if (_features.Length < max * d) _features = new float[max * d];
+            var (input, probabilities, features) = (_input, _probabilities, _features);
+            var pre = new ImagePreprocessor(classifier.Model.ResizeSize, classifier.Model.InputSize);
+            for (var i = 0; i < n; i++) batch[i].WriteTo(pre, input.AsSpan(i * row, row));
+            using (classifier.Provider == "CPU" ? await Scheduler.TurnAsync(stoppingToken) : default)
             {
-                (probabilities, features) = classifier.Run(input, n);   // (n, classes), (n, FeatureDim)
+                var start = Stopwatch.GetTimestamp();
+                foreach (var r in batch) ApiMetrics.QueueSeconds.Observe(Stopwatch.GetElapsedTime(r.Enqueued, start).TotalSeconds);
+                try
+                {
+                    classifier.Run(input, n, probabilities, features);   // (n, classes), (n, FeatureDim)
+                }
+                catch (Exception e)
+                {
+                    _log.LogError(e, "Inference failed for a batch of {Count}.", n);
+                    foreach (var r in batch) r.Fail(e);
+                    return;
+                }
+                ApiMetrics.BatchSeconds.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }
-            catch (Exception e)
-            {
-                _log.LogError(e, "Inference failed for a batch of {Count}.", n);
-                foreach (var r in batch) r.Fail(e);
-                return;
-            }
-            ApiMetrics.BatchSeconds.Observe(watch.Elapsed.TotalSeconds);
             ApiMetrics.BatchSize.Observe(n);
-            var (c, d) = (classifier.Model.Classes, classifier.Model.FeatureDim);
             for (var i = 0; i < n; i++)
                 batch[i].Complete(new Prediction(probabilities.AsSpan(i * c, c).ToArray(), features.AsSpan(i * d, d).ToArray()));
         }
@@ -221,17 +274,30 @@ public sealed class InferenceBatcher : BackgroundService
         readonly CancellationTokenRegistration _registration;
         int _disposed;
 
-        public Request(OnnxClassifier classifier, float[] chw, CancellationToken cancellationToken)
+        readonly float[]? _chw;
+        readonly PreparedImage? _image;
+        readonly CropWindow _window;
+
+        /// <summary>A crop as CHW floats (<paramref name="chw"/>) or as a window of a prepared image.</summary>
+        public Request(OnnxClassifier classifier, float[]? chw, PreparedImage? image, CropWindow window, CancellationToken cancellationToken)
         {
             if (!classifier.TryAddRef())
                 throw new InvalidOperationException("The classifier was released; the caller must hold a ModelLease while it enqueues.");
             Classifier = classifier;
-            Chw = chw;
+            (_chw, _image, _window) = (chw, image, window);
             _registration = cancellationToken.Register(() => _done.TrySetCanceled(cancellationToken));
         }
 
         public OnnxClassifier Classifier { get; }
-        public float[] Chw { get; }
+        /// <summary>When it was queued (Stopwatch ticks), for alexnet_inference_queue_seconds.</summary>
+        public long Enqueued { get; } = Stopwatch.GetTimestamp();
+
+        /// <summary>Writes the crop as (3, S, S) floats into its row of the batch.</summary>
+        public void WriteTo(ImagePreprocessor pre, Span<float> row)
+        {
+            if (_chw is not null) _chw.CopyTo(row);
+            else pre.WriteCrop(_image!, _window, row);
+        }
         public Task<Prediction> Task => _done.Task;
         public void Complete(Prediction p) => _done.TrySetResult(p);
         public void Fail(Exception e) => _done.TrySetException(e);

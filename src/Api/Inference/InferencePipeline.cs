@@ -14,8 +14,8 @@ public sealed record Analysis(Prediction Prediction, bool Cached);
 public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height);
 
 /// <summary>
-/// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (at most
-/// MaxConcurrentDecodes at once), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
+/// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (in the batcher's
+/// <see cref="CoreScheduler"/> decode slots), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
 /// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
 /// the model fingerprint and the crop mode. Every method takes the classifier the request holds
 /// (<see cref="ModelHost.Acquire"/>), so a model swap mid-request cannot mix two models in one answer.
@@ -26,7 +26,7 @@ public sealed class InferencePipeline : IDisposable
     readonly MemoryCache _cache;   // our own, so its size limit binds only our entries
     readonly CacheOptions _cacheOptions;
     readonly SafeImageDecoder _decoder;
-    readonly SemaphoreSlim _decodes;
+    readonly CoreScheduler _scheduler;
     readonly int _maxAspectRatio;
 
     public InferencePipeline(InferenceBatcher batcher, IOptions<InferenceOptions> inference,
@@ -37,8 +37,7 @@ public sealed class InferencePipeline : IDisposable
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
         _decoder = new SafeImageDecoder(new DecoderLimits { MaxSide = uploads.Value.MaxSide, MaxPixels = uploads.Value.MaxPixels });
         _maxAspectRatio = uploads.Value.MaxAspectRatio;
-        var decodes = inference.Value.MaxConcurrentDecodes > 0 ? inference.Value.MaxConcurrentDecodes : Environment.ProcessorCount;
-        _decodes = new SemaphoreSlim(decodes, decodes);
+        _scheduler = batcher.Scheduler;
     }
 
     public SafeImageDecoder Decoder => _decoder;
@@ -56,8 +55,9 @@ public sealed class InferencePipeline : IDisposable
             return new Analysis(hit, Cached: true);
         }
         if (_cacheOptions.Enabled) ApiMetrics.Cache.WithLabels("miss").Inc();
+        using var pending = _scheduler.Arrive();   // until its crops are queued, a batch may wait for it
         var decoded = await PrepareAsync(classifier, bytes, index, count, ct);
-        var prediction = await PredictAsync(classifier, decoded.Prepared, tenCrop, ct);
+        var prediction = await PredictAsync(classifier, decoded.Prepared, tenCrop, ct, pending);
         Remember(key, prediction);
         return new Analysis(prediction, Cached: false);
     }
@@ -66,7 +66,7 @@ public sealed class InferencePipeline : IDisposable
     public async Task<DecodedImage> PrepareAsync(OnnxClassifier classifier, byte[] bytes, int index, int count, CancellationToken ct)
     {
         var model = classifier.Model;
-        await _decodes.WaitAsync(ct);
+        using var slot = await _scheduler.DecodeAsync(ct);
         try
         {
             using var image = _decoder.Decode(bytes);
@@ -76,10 +76,6 @@ public sealed class InferencePipeline : IDisposable
         catch (ImageRejectedException e)
         {
             throw ProblemException.From(e, index, count);
-        }
-        finally
-        {
-            _decodes.Release();
         }
     }
 
@@ -96,40 +92,42 @@ public sealed class InferencePipeline : IDisposable
             "Crop it closer to square and send it again.");
     }
 
-    /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features.</summary>
-    public async Task<Prediction> PredictAsync(OnnxClassifier classifier, PreparedImage prepared, bool tenCrop, CancellationToken ct)
+    /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features. <paramref name="pending"/>
+    /// (from <see cref="CoreScheduler.Arrive"/>) is let go once the crops are queued.</summary>
+    public async Task<Prediction> PredictAsync(OnnxClassifier classifier, PreparedImage prepared, bool tenCrop, CancellationToken ct,
+        IDisposable? pending = null)
     {
         var model = classifier.Model;
         var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
         IReadOnlyList<CropWindow> crops = tenCrop ? pre.TenCrops : [pre.Center];
         // If one crop is refused (queue full), cancel the ones already queued.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var pending = new List<Task<Prediction>>(crops.Count);
+        var answers = new List<Task<Prediction>>(crops.Count);
         try
         {
             foreach (var crop in crops)
-            {
-                var chw = new float[pre.CropLength];   // (3, S, S)
-                pre.WriteCrop(prepared, crop, chw);
-                pending.Add(_batcher.EnqueueAsync(classifier, chw, linked.Token));
-            }
+                answers.Add(_batcher.EnqueueAsync(classifier, prepared, crop, linked.Token));   // written into the batch there
         }
         catch
         {
             await linked.CancelAsync();
             throw;
         }
-        var answers = await Task.WhenAll(pending);
-        if (answers.Length == 1) return answers[0];
+        finally
+        {
+            pending?.Dispose();
+        }
+        var results = await Task.WhenAll(answers);
+        if (results.Length == 1) return results[0];
         var probabilities = new float[model.Classes];
         var features = new float[model.FeatureDim];
-        foreach (var a in answers)
+        foreach (var a in results)
         {
             TensorPrimitives.Add(probabilities, a.Probabilities, probabilities);
             TensorPrimitives.Add(features, a.Features, features);
         }
-        TensorPrimitives.Divide(probabilities, answers.Length, probabilities);
-        TensorPrimitives.Divide(features, answers.Length, features);
+        TensorPrimitives.Divide(probabilities, results.Length, probabilities);
+        TensorPrimitives.Divide(features, results.Length, features);
         return new Prediction(probabilities, features);
     }
 
@@ -148,9 +146,5 @@ public sealed class InferencePipeline : IDisposable
     static string CacheKey(OnnxClassifier classifier, byte[] bytes, bool tenCrop) =>
         $"{classifier.Model.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
 
-    public void Dispose()
-    {
-        _decodes.Dispose();
-        _cache.Dispose();
-    }
+    public void Dispose() => _cache.Dispose();
 }
