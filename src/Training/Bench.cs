@@ -36,7 +36,9 @@ public static class ForwardBench
 {
     /// <summary>
     /// Raw forward img/s of the same weights in TorchSharp (eval, no grad) and in ONNX Runtime (the exported graph,
-    /// CPU provider, all graph optimisations), per batch size. Returns rows of (batch, torch img/s, ort img/s).
+    /// CPU provider, the service's session settings: see AlexNet.Api's OnnxClassifier), per batch size, and whether
+    /// the two give the same answers on the same inputs (top-1 agreement, largest probability difference). Returns
+    /// rows of (batch, torch img/s, ort img/s).
     /// </summary>
     public static List<(int Batch, double Torch, double Ort)> Run(AlexNetSpec spec, int[] batches, double seconds, Action<string> log)
     {
@@ -46,11 +48,15 @@ public static class ForwardBench
         model.eval();
         var path = Path.Combine(Path.GetTempPath(), $"alexnet-bench-{Environment.ProcessId}.onnx");
         Export.OnnxExporter.Export(model, new LabelSet(Enumerable.Range(0, spec.Classes).Select(i => $"c{i}").ToArray()), new Provenance(), path);
+        // As the service's OnnxClassifier sets them (the API is not referenced from here: STYLE.md, layout).
         using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
         {
             GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = Microsoft.ML.OnnxRuntime.ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = Environment.ProcessorCount,
+            InterOpNumThreads = 1,
         };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, options);
         File.Delete(path);
         var rows = new List<(int, double, double)>();
@@ -68,10 +74,28 @@ public static class ForwardBench
             var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(data, [n, 3, spec.InputSize, spec.InputSize]);
             var inputs = new[] { Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(OnnxContract.Input, input) };
             double ortIps = Measure(() => { using var r = session.Run(inputs); }, n, seconds);
-            log($"batch {n,3}: TorchSharp {torchIps,7:F1} img/s ({1000 * n / torchIps,6:F1} ms/batch)  ONNX Runtime {ortIps,7:F1} img/s ({1000 * n / ortIps,6:F1} ms/batch)  ratio {ortIps / torchIps:F2}");
+            // Same answers: TorchSharp's softmax against ONNX Runtime's probabilities on these rows.
+            float[] torchProbabilities;
+            using (no_grad())
+            using (var scope = NewDisposeScope())
+                torchProbabilities = nn.functional.softmax(model.call(x), 1).data<float>().ToArray();   // (n, classes)
+            float[] ortProbabilities;
+            using (var r = session.Run(inputs))
+                ortProbabilities = [.. r.First(v => v.Name == OnnxContract.Probabilities).AsEnumerable<float>()];
+            var c = spec.Classes;
+            var agree = Enumerable.Range(0, n).Count(i => ArgMax(torchProbabilities.AsSpan(i * c, c)) == ArgMax(ortProbabilities.AsSpan(i * c, c)));
+            var maxDiff = torchProbabilities.Zip(ortProbabilities, (a, b) => Math.Abs(a - b)).Max();
+            log($"batch {n,3}: TorchSharp {torchIps,7:F1} img/s ({1000 * n / torchIps,6:F1} ms/batch)  ONNX Runtime {ortIps,7:F1} img/s ({1000 * n / ortIps,6:F1} ms/batch)  ratio {ortIps / torchIps:F2}  top-1 agree {agree}/{n}, max |dp| {maxDiff:E1}");
             rows.Add((n, torchIps, ortIps));
         }
         return rows;
+    }
+
+    static int ArgMax(ReadOnlySpan<float> x)
+    {
+        var best = 0;
+        for (var i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
     }
 
     static double Measure(Action step, int images, double seconds)
