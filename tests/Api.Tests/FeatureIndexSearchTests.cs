@@ -141,11 +141,26 @@ public sealed class FeatureIndexSearchTests
         Assert.DoesNotContain(hits, h => h.Id == expected[0].Id);
     }
 
+    [Fact]
+    public void NativeBlocksGrowKeepValuesAndRefuseUseAfterDispose()
+    {
+        var block = new NativeBlock<float>(1000);
+        for (var i = 0; i < 1000; i++) block.Span[i] = i;
+        using var grown = block.Grow(5000);
+        block.Dispose();
+        block.Dispose();   // once only
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => (float)i), grown.AsSpan(0, 1000).ToArray());
+        Assert.Throws<ObjectDisposedException>(() => block.Span.Length);
+        using var empty = new NativeBlock<byte>(0);
+        Assert.Equal(0, empty.Span.Length);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(31)]
     [InlineData(32)]
     [InlineData(64)]
+    [InlineData(96)]
     [InlineData(100)]
     [InlineData(1000)]
     [InlineData(4096)]
@@ -159,8 +174,10 @@ public sealed class FeatureIndexSearchTests
         {
             0 => 0f, 1 => 3e-6f * (float)rng.NextDouble(), 2 => -(float)rng.NextDouble(), 3 => 65504f, _ => 10 * (float)rng.NextDouble(),
         })).ToArray();
-        var reference = VectorKernels.SquaredDistanceScalar(x, q);
-        Assert.Equal(reference, VectorKernels.SquaredDistance(x, VectorKernels.SplitPairs<float>(q, VectorKernels.HalfBlock)), reference * 1e-5);
+        var reference = VectorKernels.DotScalar(x, q);
+        var scaled = VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock);
+        var magnitude = VectorKernels.DotScalar([.. x.Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]);
+        Assert.Equal(reference, VectorKernels.Dot(x, scaled), magnitude * 1e-6);   // fp32 sums of exact products
 
         var u = new byte[n];
         rng.NextBytes(u);

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace AlexNet.Api.Gallery;
 
@@ -19,7 +21,8 @@ public enum VectorStorage
 
 /// <summary>
 /// Exact nearest-neighbour search by Euclidean distance (the paper's section 4.2) over row-major (Count, Dim) fp32
-/// vectors kept in blocks of <see cref="BlockRows"/> rows (no single huge array, no copy of everything on growth).
+/// vectors kept in blocks of <see cref="BlockRows"/> rows in native memory on huge pages (<see cref="NativeBlock{T}"/>:
+/// no single huge array, no copy of everything on growth, fewer TLB misses).
 /// A search is one pass over the rows, split into contiguous partitions scanned in parallel (one per core by
 /// default), each keeping its own top list; the lists are then merged. A scan is memory-bound, so its floor is the
 /// bytes scanned over the memory bandwidth (docs/benchmarks.md).
@@ -41,10 +44,12 @@ public sealed class FeatureIndex
 
     readonly ReaderWriterLockSlim _lock = new();
     readonly Dictionary<long, int> _rowOf = [];
-    readonly List<float[]> _exact = [];     // per block (rows, Dim) fp32: scanned in Float32, re-ranked from otherwise
-    readonly List<Half[]> _halves = [];     // per block (rows, Dim), Float16 only
-    readonly List<byte[]> _bytes = [];      // per block (rows, Dim), Int8 only: x = offset + scale * u
-    readonly List<float[]> _quant = [];     // per block (rows, 3), Int8 only: offset, scale, |dequantised row|^2
+    // Blocks in native memory on huge pages (NativeBlock), freed when dropped.
+    readonly List<NativeBlock<float>> _exact = [];    // per block (rows, Dim) fp32: scanned in Float32, re-ranked from otherwise
+    readonly List<NativeBlock<Half>> _halves = [];    // per block (rows, Dim), Float16 only
+    readonly List<NativeBlock<float>> _norms = [];    // per block (rows), Float16 only: |fp16 row|^2
+    readonly List<NativeBlock<byte>> _bytes = [];     // per block (rows, Dim), Int8 only: x = offset + scale * u
+    readonly List<NativeBlock<float>> _quant = [];    // per block (rows, 3), Int8 only: offset, scale, |dequantised row|^2
     long[] _ids = new long[FirstBlockRows];
     int _count;
 
@@ -116,11 +121,23 @@ public sealed class FeatureIndex
             // Give back a trailing block once a whole block more is free (hysteresis: no churn at a boundary).
             var blockCount = _exact.Count;
             if (blockCount > 1 && _count <= (blockCount - 2) * BlockRows)
-                foreach (var blocks in new System.Collections.IList[] { _exact, _halves, _bytes, _quant })
-                    if (blocks.Count == blockCount) blocks.RemoveAt(blockCount - 1);
+            {
+                Drop(_exact, blockCount);
+                Drop(_halves, blockCount);
+                Drop(_norms, blockCount);
+                Drop(_bytes, blockCount);
+                Drop(_quant, blockCount);
+            }
             return true;
         }
         finally { _lock.ExitWriteLock(); }
+    }
+
+    static void Drop<T>(List<NativeBlock<T>> blocks, int count) where T : unmanaged
+    {
+        if (blocks.Count != count) return;   // a storage this index does not use
+        blocks[^1].Dispose();
+        blocks.RemoveAt(count - 1);
     }
 
     /// <summary>A copy of the vector stored for <paramref name="id"/> (the fp32 original whatever the storage), or null.</summary>
@@ -164,7 +181,9 @@ public sealed class FeatureIndex
                     candidates[i] = new Candidate(TensorPrimitives.Distance(Exact(candidates[i].Row), query), candidates[i].Row);
                 Array.Sort(candidates);
             }
-            return [.. candidates.Take(take).Select(c => new Neighbour(_ids[c.Row], c.Distance))];
+            Neighbour[] result = [.. candidates.Take(take).Select(c => new Neighbour(_ids[c.Row], c.Distance))];
+            GC.KeepAlive(this);   // the blocks' finalizers must not run while spans into them are read
+            return result;
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -174,6 +193,9 @@ public sealed class FeatureIndex
     {
         var best = new TopList(keep);
         var dim = Dim;
+        var values = q.Values.Span;
+        var split = q.Split.Span;
+        var int16 = q.Int16.Span;
         for (var row = from; row < to; row++)
         {
             if (row == skip) continue;
@@ -182,16 +204,17 @@ public sealed class FeatureIndex
             switch (Storage)
             {
                 case VectorStorage.Float32:
-                    d = TensorPrimitives.Distance(_exact[b].AsSpan(r * dim, dim), q.Values);
+                    d = TensorPrimitives.Distance(_exact[b].AsSpan(r * dim, dim), values);
                     break;
                 case VectorStorage.Float16:
-                    d = VectorKernels.SquaredDistance(_halves[b].AsSpan(r * dim, dim), q.Split);
+                    // |x - q|^2 = |x|^2 - 2 x.q + |q|^2: one FMA a value (the fp16 kernel's products are exact).
+                    d = (float)(_norms[b].Span[r] - 2.0 * VectorKernels.Dot(_halves[b].AsSpan(r * dim, dim), split) + q.SquaredNorm);
                     break;
                 default:
                 {
                     // |o + s u - q|^2 = |x|^2 - 2 (o sum(q) + s u.q) + |q|^2, with u.q from the int16 query.
                     var p = _quant[b].AsSpan(3 * r, 3);
-                    var dot = VectorKernels.Dot(_bytes[b].AsSpan(r * dim, dim), q.Int16) * q.Int16Scale;
+                    var dot = VectorKernels.Dot(_bytes[b].AsSpan(r * dim, dim), int16) * q.Int16Scale;
                     d = (float)(p[2] - 2 * (p[0] * q.Sum + p[1] * dot) + q.SquaredNorm);
                     break;
                 }
@@ -206,15 +229,27 @@ public sealed class FeatureIndex
     {
         public Query(ReadOnlySpan<float> query, VectorStorage storage)
         {
-            Values = query.ToArray();
-            if (storage == VectorStorage.Float16) Split = VectorKernels.SplitPairs<float>(query, VectorKernels.HalfBlock);
+            Values = Aligned(query);
+            if (storage == VectorStorage.Float16)
+            {
+                // Clamped as stored values are, so the scaled query stays finite.
+                var clamped = new float[query.Length];
+                for (var i = 0; i < query.Length; i++)
+                {
+                    clamped[i] = Math.Clamp(query[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+                    SquaredNorm += (double)clamped[i] * clamped[i];
+                    clamped[i] *= VectorKernels.HalfQueryScale;
+                }
+                Split = Aligned<float>(VectorKernels.SplitPairs<float>(clamped, VectorKernels.HalfBlock));
+                return;
+            }
             if (storage != VectorStorage.Int8) return;
             // Int16 with the largest magnitude at 32767: relative rounding 1.5e-5, far below the uint8 storage's.
             var max = TensorPrimitives.MaxMagnitude(query);
             Int16Scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
             var int16 = new short[query.Length];
             for (var i = 0; i < query.Length; i++) int16[i] = (short)Math.Clamp(Math.Round(query[i] / Int16Scale), -32767, 32767);
-            Int16 = VectorKernels.SplitPairs<short>(int16, VectorKernels.ByteBlock);
+            Int16 = Aligned<short>(VectorKernels.SplitPairs<short>(int16, VectorKernels.ByteBlock));
             foreach (var v in query)
             {
                 Sum += v;
@@ -222,14 +257,26 @@ public sealed class FeatureIndex
             }
         }
 
-        public float[] Values { get; }
-        /// <summary>Float16: the values in the kernel's layout.</summary>
-        public float[] Split { get; } = [];
+        public Memory<float> Values { get; }
+        /// <summary>Float16: the values times 2^112 in the kernel's layout.</summary>
+        public Memory<float> Split { get; }
         /// <summary>Int8: round(value / Int16Scale), in the kernel's layout.</summary>
-        public short[] Int16 { get; } = [];
+        public Memory<short> Int16 { get; }
         public double Int16Scale { get; }
         public double Sum { get; }
-        public double SquaredNorm { get; }
+        public double SquaredNorm { get; }   // of the values as the storage's kernel sees them
+
+        /// <summary>A copy starting on a 64-byte boundary (in a pinned array, so it stays there), as the rows do: a
+        /// vector load then never straddles two cache lines.</summary>
+        static Memory<T> Aligned<T>(ReadOnlySpan<T> values) where T : unmanaged
+        {
+            var size = Unsafe.SizeOf<T>();
+            var array = GC.AllocateUninitializedArray<T>(values.Length + 64 / size, pinned: true);
+            var offset = (int)((64 - Marshal.UnsafeAddrOfPinnedArrayElement(array, 0) % 64) % 64) / size;
+            var aligned = array.AsMemory(offset, values.Length);
+            values.CopyTo(aligned.Span);
+            return aligned;
+        }
     }
 
     readonly record struct Candidate(float Distance, int Row) : IComparable<Candidate>
@@ -289,12 +336,16 @@ public sealed class FeatureIndex
         if (b == _exact.Count)
         {
             var rows = b == 0 ? FirstBlockRows : BlockRows;
-            _exact.Add(new float[rows * Dim]);
-            if (Storage == VectorStorage.Float16) _halves.Add(new Half[rows * Dim]);
+            _exact.Add(new NativeBlock<float>(rows * Dim));
+            if (Storage == VectorStorage.Float16)
+            {
+                _halves.Add(new NativeBlock<Half>(rows * Dim));
+                _norms.Add(new NativeBlock<float>(rows));
+            }
             if (Storage == VectorStorage.Int8)
             {
-                _bytes.Add(new byte[rows * Dim]);
-                _quant.Add(new float[rows * 3]);
+                _bytes.Add(new NativeBlock<byte>(rows * Dim));
+                _quant.Add(new NativeBlock<float>(rows * 3));
             }
             return;
         }
@@ -302,7 +353,11 @@ public sealed class FeatureIndex
         if (r < capacity) return;
         var grown = Math.Min(BlockRows, 2 * capacity);
         _exact[b] = Grow(_exact[b], grown * Dim);
-        if (Storage == VectorStorage.Float16) _halves[b] = Grow(_halves[b], grown * Dim);
+        if (Storage == VectorStorage.Float16)
+        {
+            _halves[b] = Grow(_halves[b], grown * Dim);
+            _norms[b] = Grow(_norms[b], grown);
+        }
         if (Storage == VectorStorage.Int8)
         {
             _bytes[b] = Grow(_bytes[b], grown * Dim);
@@ -310,10 +365,11 @@ public sealed class FeatureIndex
         }
     }
 
-    static T[] Grow<T>(T[] array, int length)
+    static NativeBlock<T> Grow<T>(NativeBlock<T> block, int length) where T : unmanaged
     {
-        Array.Resize(ref array, length);
-        return array;
+        var grown = block.Grow(length);
+        block.Dispose();
+        return grown;
     }
 
     void Write(int row, ReadOnlySpan<float> vector)
@@ -323,7 +379,13 @@ public sealed class FeatureIndex
         if (Storage == VectorStorage.Float16)
         {
             var halves = _halves[b].AsSpan(r * Dim, Dim);
-            for (var i = 0; i < Dim; i++) halves[i] = (Half)Math.Clamp(vector[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+            double norm = 0;
+            for (var i = 0; i < Dim; i++)
+            {
+                halves[i] = (Half)Math.Clamp(vector[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+                norm += (double)(float)halves[i] * (float)halves[i];
+            }
+            _norms[b].Span[r] = (float)norm;
         }
         else if (Storage == VectorStorage.Int8)
         {
@@ -349,7 +411,11 @@ public sealed class FeatureIndex
     {
         var (fb, fr, tb, tr) = (from / BlockRows, from % BlockRows, to / BlockRows, to % BlockRows);
         _exact[fb].AsSpan(fr * Dim, Dim).CopyTo(_exact[tb].AsSpan(tr * Dim, Dim));
-        if (Storage == VectorStorage.Float16) _halves[fb].AsSpan(fr * Dim, Dim).CopyTo(_halves[tb].AsSpan(tr * Dim, Dim));
+        if (Storage == VectorStorage.Float16)
+        {
+            _halves[fb].AsSpan(fr * Dim, Dim).CopyTo(_halves[tb].AsSpan(tr * Dim, Dim));
+            _norms[tb].Span[tr] = _norms[fb].Span[fr];
+        }
         if (Storage == VectorStorage.Int8)
         {
             _bytes[fb].AsSpan(fr * Dim, Dim).CopyTo(_bytes[tb].AsSpan(tr * Dim, Dim));
