@@ -20,6 +20,10 @@ public sealed class InferenceOptions
     /// <summary>Relative paths resolve against the content root: src/Api under <c>dotnet run</c> (so this names the
     /// repository's models/), /app in the container image (so /models).</summary>
     [Required] public string ModelPath { get; set; } = "../../models/fashion-mnist-compact.onnx";
+    /// <summary>A JSON <see cref="AlexNet.Model.ModelProfile"/> for a third-party ONNX file (its input name, channel
+    /// order, pixel scale, mean and std, resize, output names, labels file). Empty: <c>name.profile.json</c> beside
+    /// the model when present, else the model must follow OnnxContract. Relative paths resolve like ModelPath.</summary>
+    public string? ProfilePath { get; set; }
     public ExecutionProvider Provider { get; set; } = ExecutionProvider.Auto;
     [Range(0, 63)] public int CudaDeviceId { get; set; }
     /// <summary>Crops per ONNX Runtime call. A 10-crop request is ten crops.</summary>

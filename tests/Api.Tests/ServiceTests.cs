@@ -258,7 +258,7 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
         Assert.Equal(batchesBefore + 2, await Http.MetricAsync(client, "alexnet_inference_batch_size_sum"));   // 1 + 1: the cancelled crop never ran
     }
 
-    static string Messages(Exception e)
+    internal static string Messages(Exception e)
     {
         var all = new List<string>();
         for (Exception? x = e; x is not null; x = x.InnerException) all.Add(x.Message);

@@ -62,6 +62,7 @@ public static class ClassifyEndpoints
             using var slot = admission.Enter();
             using var lease = host.Acquire();
             var model = lease.Classifier.Model;
+            if (!model.HasFeatures) throw ProblemException.NoFeatures(model.FileName);
             var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
             var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. images.Select(i => i.Bytes)], tenCrop, ct);
             SetCacheHeader(request.HttpContext, answers);

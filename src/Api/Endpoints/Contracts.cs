@@ -66,8 +66,12 @@ public sealed record ClassInfo(int Index, string Label, string? Wnid);
 /// <param name="File">File name (not the server's path).</param>
 /// <param name="Provider">Execution provider running it: CPU or CUDA.</param>
 /// <param name="Provenance">The training run behind it (alexnet.provenance), as written by the exporter.</param>
+/// <param name="FeatureDim">0 for a third-party model whose profile names no feature output (no gallery).</param>
+/// <param name="Profile">The declared preprocessing of a third-party ONNX file (Inference:ProfilePath); null for a
+/// model exported by this project, which carries its preprocessing in the graph and metadata.</param>
 public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
-    int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata);
+    int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata,
+    ModelProfile? Profile);
 
 /// <summary>The answer of POST /api/model/reload.</summary>
 /// <param name="Changed">False when the file at Inference:ModelPath is the model already serving.</param>

@@ -31,7 +31,8 @@ public static class Examples
     public static readonly ModelResponse Model = new("fashion-mnist-compact.onnx", Fingerprint, "compact", "CPU", 56, 64, 10, 1024,
         [new ClassInfo(0, "T-shirt/top", null), new ClassInfo(1, "Trouser", null) /* ... */],
         JsonDocument.Parse("""{"dataset":"fashion-mnist","epochs":18,"metrics":{"acc@1":0.92}}""").RootElement,
-        new Dictionary<string, string> { ["alexnet.preset"] = "compact", ["alexnet.input_size"] = "56", ["alexnet.resize_size"] = "64" });
+        new Dictionary<string, string> { ["alexnet.preset"] = "compact", ["alexnet.input_size"] = "56", ["alexnet.resize_size"] = "64" },
+        Profile: null);
 
     public static readonly ReadinessResponse Ready = new("ready", "CPU", "fashion-mnist-compact.onnx", Fingerprint, 1, 0);
 }

@@ -56,6 +56,7 @@ public static class GalleryEndpoints
             using var slot = admission.Enter();
             using var lease = host.Acquire();
             var classifier = lease.Classifier;
+            if (!classifier.Model.HasFeatures) throw ProblemException.NoFeatures(classifier.Model.FileName);
             var uploads = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
             var rows = await Task.WhenAll(uploads.Select(async (u, i) =>
             {
@@ -143,6 +144,7 @@ public static class GalleryEndpoints
             {
                 using var lease = host.Acquire();
                 var model = lease.Classifier.Model;
+                if (!model.HasFeatures) throw ProblemException.NoFeatures(model.FileName);
                 var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. uploads.Select(u => u.Bytes)], tenCrop: false, ct);
                 var hits = answers.Select(a => gallery.Search(a.Prediction.Features, model.Fingerprint, k)).ToArray();
                 if (hits.Any(h => h is null))

@@ -72,7 +72,7 @@ public static class ModelEndpoints
             var m = classifier.Model;
             return TypedResults.Ok(new ModelResponse(m.FileName, m.Fingerprint, m.Preset, classifier.Provider, m.InputSize, m.ResizeSize,
                 m.Classes, m.FeatureDim, [.. m.Labels.Select((l, i) => new ClassInfo(i, l, m.Synsets[i]))], m.Provenance,
-                m.Metadata));
+                m.Metadata, m.Profile));
         }
         catch (ProblemException p)
         {

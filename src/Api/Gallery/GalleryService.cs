@@ -29,8 +29,12 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     volatile IndexState? _state;   // replaced whole, so a search sees one model's index and its fingerprint together
     volatile bool _loaded;
 
-    /// <summary>The search index and the model whose vectors it holds.</summary>
-    sealed record IndexState(FeatureIndex Index, string Fingerprint);
+    /// <summary>The search index and the model whose vectors it holds. No index while a model without features serves
+    /// (a profiled third-party classifier): the rows stay on disk, listed but not searchable.</summary>
+    sealed record IndexState(FeatureIndex? Index, string Fingerprint, string ModelFile)
+    {
+        public FeatureIndex Searchable => Index ?? throw ProblemException.NoFeatures(ModelFile);
+    }
 
     public string DatabasePath { get; } = OptionsRegistration.Resolve(env, options.Value.DatabasePath);
     public bool Loaded => _loaded;
@@ -61,6 +65,14 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     {
         var model = classifier.Model;
         var rows = _store!.ReadAll();
+        if (!model.HasFeatures)
+        {
+            _entries.Clear();
+            foreach (var r in rows) _entries[r.Id] = Entry(r);
+            _state = new IndexState(null, model.Fingerprint, model.FileName);
+            ApiMetrics.GalleryImages.Set(_entries.Count);
+            return (rows.Count, 0);
+        }
         var stale = rows.Where(r => IsStale(r, model)).ToList();
         var fresh = Reembed(classifier, stale);
         var index = new FeatureIndex(model.FeatureDim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads);
@@ -73,7 +85,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
             index.Add(r.Id, fresh.TryGetValue(r.Id, out var f) ? f : r.Features);
             _entries[r.Id] = Entry(r);
         }
-        _state = new IndexState(index, model.Fingerprint);
+        _state = new IndexState(index, model.Fingerprint, model.FileName);
         ApiMetrics.GalleryImages.Set(_entries.Count);
         return (rows.Count, stale.Count);
     }
@@ -95,7 +107,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
             return;
         }
         var watch = Stopwatch.StartNew();
-        Reembed(next, [.. _store.ReadAll().Where(r => IsStale(r, next.Model))]);
+        if (next.Model.HasFeatures) Reembed(next, [.. _store.ReadAll().Where(r => IsStale(r, next.Model))]);
         var open = watch.ElapsedMilliseconds;
         int rows, stale;
         lock (_lock)
@@ -130,7 +142,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     List<(long Id, float[] Features)> Embed(OnnxClassifier classifier, IReadOnlyList<(long Id, (byte[] Png, int Size)? Stored)> items)
     {
         var model = classifier.Model;
-        var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
+        var pre = model.Preprocessor;
         var decoder = new SafeImageDecoder();
         var input = new float[items.Count * pre.CropLength];   // (n, 3, S, S)
         var ids = new List<long>(items.Count);
@@ -172,6 +184,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         lock (_lock)
         {
             var state = State;   // stable under the lock: SwitchModel replaces it under the same lock
+            var index = state.Searchable;   // before anything is stored
             if (images.Any(m => m.Fingerprint != state.Fingerprint) && host.Classifier is { } current)
             {
                 var fresh = Embed(current, [.. images.Select((m, i) => ((long)i, ((byte[], int)?)(m.PreparedPng, m.PreparedSize)))]).ToDictionary();
@@ -185,7 +198,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
             for (var i = 0; i < ids.Length; i++)
             {
                 var m = images[i];
-                state.Index.Add(ids[i], m.Features);
+                index.Add(ids[i], m.Features);
                 created[i] = _entries[ids[i]] = new GalleryEntry(ids[i], m.Label, m.Note, now, m.Sha256, m.Width, m.Height);
             }
             ApiMetrics.GalleryImages.Set(_entries.Count);
@@ -199,7 +212,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         lock (_lock)
         {
             if (!store.Delete(id)) return false;
-            State.Index.Remove(id);
+            State.Index?.Remove(id);
             _entries.Remove(id);
             ApiMetrics.GalleryImages.Set(_entries.Count);
             return true;
@@ -226,7 +239,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     public (GalleryEntry Entry, float Distance)[]? Search(float[] query, string fingerprint, int k)
     {
         var state = State;
-        return state.Fingerprint == fingerprint ? Describe(state.Index.Search(query, k)) : null;
+        return state.Fingerprint == fingerprint ? Describe(state.Searchable.Search(query, k)) : null;
     }
 
     /// <summary>The k nearest gallery images to gallery image <paramref name="id"/> (itself left out), and the model
@@ -234,7 +247,8 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
     public (string Fingerprint, (GalleryEntry Entry, float Distance)[] Hits)? SimilarTo(long id, int k)
     {
         var state = State;
-        return state.Index.Get(id) is { } vector ? (state.Fingerprint, Describe(state.Index.Search(vector, k, exclude: id))) : null;
+        var index = state.Searchable;
+        return index.Get(id) is { } vector ? (state.Fingerprint, Describe(index.Search(vector, k, exclude: id))) : null;
     }
 
     (GalleryEntry Entry, float Distance)[] Describe(Neighbour[] hits)

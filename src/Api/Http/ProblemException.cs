@@ -26,6 +26,12 @@ public sealed class ProblemException(int status, string title, string detail, in
     public static ProblemException Overloaded(string detail, int retryAfter) => new(StatusCodes.Status503ServiceUnavailable, "Service unavailable", detail, retryAfter);
     public static ProblemException NotFound(string detail) => new(StatusCodes.Status404NotFound, "Not found", detail);
 
+    /// <summary>409 while a profiled third-party model without a feature output serves.</summary>
+    public static ProblemException NoFeatures(string modelFile) => new(StatusCodes.Status409Conflict, "The model gives no features",
+        $"The model now serving ({modelFile}) is a third-party classifier whose profile names no feature output, so images cannot be " +
+        "embedded: /api/features and gallery search and adds are off. Classification works. Stored gallery images are kept; serve a " +
+        "model with features (or name its feature output in the profile's 'features') to use them.");
+
     /// <summary>415 for formats we don't accept, 422 for images that don't decode or exceed the pixel budget.</summary>
     public static ProblemException From(ImageRejectedException e, int index, int count)
     {

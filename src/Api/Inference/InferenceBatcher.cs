@@ -233,7 +233,7 @@ public sealed class InferenceBatcher : BackgroundService
             if (_probabilities.Length < max * c) _probabilities = new float[max * c];
             if (_features.Length < max * d) _features = new float[max * d];
             var (input, probabilities, features) = (_input, _probabilities, _features);
-            var pre = new ImagePreprocessor(classifier.Model.ResizeSize, classifier.Model.InputSize);
+            var pre = classifier.Model.Preprocessor;
             for (var i = 0; i < n; i++) batch[i].WriteTo(pre, input.AsSpan(i * row, row));
             using (classifier.Provider == "CPU" ? await Scheduler.TurnAsync(stoppingToken) : default)
             {

@@ -71,7 +71,7 @@ public sealed class InferencePipeline : IDisposable
         {
             using var image = _decoder.Decode(bytes);
             CheckShape(image.Width, image.Height, model.ResizeSize, index, count);
-            return new DecodedImage(new ImagePreprocessor(model.ResizeSize, model.InputSize).Prepare(image), image.Width, image.Height);
+            return new DecodedImage(model.Preprocessor.Prepare(image), image.Width, image.Height);
         }
         catch (ImageRejectedException e)
         {
@@ -98,7 +98,7 @@ public sealed class InferencePipeline : IDisposable
         IDisposable? pending = null)
     {
         var model = classifier.Model;
-        var pre = new ImagePreprocessor(model.ResizeSize, model.InputSize);
+        var pre = model.Preprocessor;
         IReadOnlyList<CropWindow> crops = tenCrop ? pre.TenCrops : [pre.Center];
         // If one crop is refused (queue full), cancel the ones already queued.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -1,4 +1,5 @@
 using AlexNet.Api.Http;
+using AlexNet.Model;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Inference;
@@ -24,6 +25,13 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
     /// <summary>Inference:ModelPath, resolved. The only file this service loads a model from.</summary>
     public string ModelPath { get; } = OptionsRegistration.Resolve(env, options.Value.ModelPath);
 
+    /// <summary>The <see cref="ModelProfile"/> of a third-party model: Inference:ProfilePath when set, else
+    /// <c>name.profile.json</c> beside <c>name.onnx</c> when there is one, else null (the file follows OnnxContract).
+    /// Looked up at every load, so a reload picks up a profile put beside a new file.</summary>
+    public string? ProfilePath => string.IsNullOrWhiteSpace(_options.ProfilePath)
+        ? File.Exists(ModelProfile.SidecarPath(ModelPath)) ? ModelProfile.SidecarPath(ModelPath) : null
+        : OptionsRegistration.Resolve(env, _options.ProfilePath);
+
     /// <summary>The classifier, or a 503 problem naming the reason.</summary>
     public OnnxClassifier Require() => _classifier ?? throw NotLoaded();
 
@@ -47,7 +55,7 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
         ApiMetrics.Ready.Set(0);
         try
         {
-            _classifier = OnnxClassifier.Load(ModelPath, _options, log);
+            _classifier = OnnxClassifier.Load(ModelPath, _options, log, ProfilePath);
         }
         catch (CudaUnavailableException e)
         {
@@ -61,7 +69,7 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
 
     /// <summary>Loads Inference:ModelPath again, checked like at start, without serving it. Throws like
     /// <see cref="OnnxClassifier.Load"/>.</summary>
-    public OnnxClassifier LoadCandidate() => OnnxClassifier.Load(ModelPath, _options, log);
+    public OnnxClassifier LoadCandidate(string? profilePath) => OnnxClassifier.Load(ModelPath, _options, log, profilePath);
 
     /// <summary>Serves <paramref name="next"/> from now on; the previous classifier is disposed when its last lease ends.</summary>
     public void Swap(OnnxClassifier next)
@@ -79,6 +87,11 @@ public sealed class ModelHost(IOptions<InferenceOptions> options, IHostEnvironme
         log.LogInformation("Model {Path} ({Fingerprint}, preset {Preset}, {Classes} classes, input {Input}x{Input} from {Resize}, " +
             "{FeatureDim}-d features) runs on {Provider}.", m.Path, m.Fingerprint, m.Preset ?? "?", m.Classes, m.InputSize,
             m.InputSize, m.ResizeSize, m.FeatureDim, classifier.Provider);
+        if (m.Profile is { } p)
+            log.LogInformation("Third-party model, served through its profile {Profile}: input '{Input}' {Order} scaled to {Range} " +
+                "minus [{Mean}] over [{Std}], {Resize}; scores '{Scores}' ({Kind}); features {Features}.", ProfilePath, p.Input,
+                p.ChannelOrder, p.PixelRange, string.Join(", ", p.Mean), string.Join(", ", p.Std), p.Resize, p.Scores, p.ScoresAre,
+                p.Features is null ? "none (no gallery)" : $"'{p.Features}'");
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -1,11 +1,15 @@
 using System.Text.Json;
+using AlexNet.Model;
+using AlexNet.Model.Imaging;
 
 namespace AlexNet.Api.Inference;
 
 /// <summary>What the loaded model file says about itself (its ONNX metadata, see OnnxContract.Keys) and its identity.</summary>
-/// <param name="Fingerprint">"sha256:" and the hex SHA-256 of the file: stored beside gallery vectors so that two
+/// <param name="Fingerprint">"sha256:" and the hex SHA-256 of the file (and "+profile:" and a hash of the profile for a
+/// profiled file): stored beside gallery vectors so that two
 /// models' features are never mixed.</param>
 /// <param name="Synsets">WordNet id per class, null where unknown.</param>
+/// <param name="Profile">The declared preprocessing of a third-party file; null for a file that follows OnnxContract.</param>
 public sealed record ModelInfo(
     string Path,
     string Fingerprint,
@@ -17,7 +21,12 @@ public sealed record ModelInfo(
     IReadOnlyList<string> Labels,
     IReadOnlyList<string?> Synsets,
     JsonElement? Provenance,
-    IReadOnlyDictionary<string, string> Metadata)
+    IReadOnlyDictionary<string, string> Metadata,
+    ModelProfile? Profile = null)
 {
     public string FileName => System.IO.Path.GetFileName(Path);
+    /// <summary>False for a profiled third-party model that names no feature output: no gallery, no /api/features.</summary>
+    public bool HasFeatures => FeatureDim > 0;
+    /// <summary>How uploads are resized and cropped for this model.</summary>
+    public ImagePreprocessor Preprocessor => new(ResizeSize, InputSize, Profile?.Resize ?? ResizeStyle.Crop);
 }

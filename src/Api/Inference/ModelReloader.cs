@@ -71,10 +71,15 @@ public sealed class ModelReloader(ModelHost host, GalleryService gallery, IOptio
     OnnxClassifier Load()
     {
         // Messages name the server's path; the answer names the file only.
-        string Say(Exception e) => e.Message.Replace(host.ModelPath, Path.GetFileName(host.ModelPath), StringComparison.Ordinal);
+        var profile = host.ProfilePath;
+        string Say(Exception e)
+        {
+            var message = e.Message.Replace(host.ModelPath, Path.GetFileName(host.ModelPath), StringComparison.Ordinal);
+            return profile is null ? message : message.Replace(profile, Path.GetFileName(profile), StringComparison.Ordinal);
+        }
         try
         {
-            return host.LoadCandidate();
+            return host.LoadCandidate(profile);
         }
         catch (FileNotFoundException)
         {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using System.Text.Json;
 using AlexNet.Model;
@@ -26,14 +27,29 @@ public sealed class OnnxClassifier : IDisposable
     readonly RunOptions _runOptions = new();   // read-only after creation, shared by concurrent Runs
     int _references = 1;   // the holder's
     int _disposed;
-    static readonly string[] InputNames = [OnnxContract.Input];
-    static readonly string[] OutputNames = [OnnxContract.Probabilities, OnnxContract.Features];
+    readonly string[] _inputNames, _outputNames;
+    readonly InputTransform? _transform;   // a profiled model's normalisation and channel order
+    readonly bool _softmax;                // a profiled model that outputs logits
+    readonly bool _oneRowAtATime;          // an input whose batch dimension is fixed at 1 (Model Zoo files)
 
-    OnnxClassifier(InferenceSession session, ModelInfo model, string provider)
+    OnnxClassifier(InferenceSession session, ModelInfo model, string provider, bool oneRowAtATime)
     {
         _session = session;
         Model = model;
         Provider = provider;
+        _oneRowAtATime = oneRowAtATime;
+        if (model.Profile is { } profile)
+        {
+            _inputNames = [profile.Input];
+            _outputNames = profile.Features is { } f ? [profile.Scores, f] : [profile.Scores];
+            _transform = profile.Transform();
+            _softmax = profile.ScoresAre == ScoreKind.Logits;
+        }
+        else
+        {
+            _inputNames = [OnnxContract.Input];
+            _outputNames = [OnnxContract.Probabilities, OnnxContract.Features];
+        }
     }
 
     public ModelInfo Model { get; }
@@ -45,16 +61,22 @@ public sealed class OnnxClassifier : IDisposable
     /// <summary>Loads and checks <paramref name="path"/>. Throws <see cref="FileNotFoundException"/> or
     /// <see cref="InvalidDataException"/> (ONNX Runtime cannot load it) or <see cref="ModelContractException"/> naming the
     /// path, or <see cref="CudaUnavailableException"/>.</summary>
-    public static OnnxClassifier Load(string path, InferenceOptions options, ILogger log)
+    /// <param name="profilePath">A <see cref="ModelProfile"/> describing a third-party file, or null for a file that
+    /// follows <see cref="OnnxContract"/>.</param>
+    public static OnnxClassifier Load(string path, InferenceOptions options, ILogger log, string? profilePath = null)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Model file not found: {path} (set Inference:ModelPath, or the environment variable Inference__ModelPath).", path);
+        var profile = profilePath is null ? null : ModelProfile.Load(profilePath);   // before the session: a bad profile fails fast
         var fingerprint = Fingerprint(path);
+        if (profile is not null) fingerprint += "+profile:" + profile.Hash();   // one file under two profiles answers differently
         var (session, provider) = CreateSession(path, options, log);
         try
         {
-            var model = Check(session, path, fingerprint);
-            return new OnnxClassifier(session, model, provider);
+            if (profile is null) return new OnnxClassifier(session, Check(session, path, fingerprint), provider, oneRowAtATime: false);
+            using var probeOptions = new RunOptions();
+            var (model, oneRow) = ProfileCheck.Check(session, probeOptions, path, fingerprint, profile, profilePath!);
+            return new OnnxClassifier(session, model, provider, oneRow);
         }
         catch
         {
@@ -77,18 +99,41 @@ public sealed class OnnxClassifier : IDisposable
     /// row-major, from the start of each. ONNX Runtime reads and writes the managed arrays in place (pinned for the
     /// call), so a caller that reuses its buffers allocates nothing per batch.
     /// </summary>
+    /// <remarks>For a profiled model (<see cref="ModelInfo.Profile"/>) the input rows are still RGB pixels 0..255: they
+    /// are converted to the model's form in place (the caller's buffer is overwritten), and logits become probabilities.
+    /// A model without a feature output (FeatureDim 0) writes no features.</remarks>
     public void Run(float[] input, int n, float[] probabilities, float[] features)
     {
-        var (length, c, d) = (n * RowLength, n * Model.Classes, n * Model.FeatureDim);
-        if (n < 1 || input.Length < length)
-            throw new ArgumentException($"{n} rows need {length} floats; the buffer holds {input.Length}.", nameof(input));
-        if (probabilities.Length < c || features.Length < d)
-            throw new ArgumentException($"{n} rows give {c} probabilities and {d} features; the buffers hold {probabilities.Length} and {features.Length}.");
+        var (row, c, d) = (RowLength, Model.Classes, Model.FeatureDim);
+        if (n < 1 || input.Length < n * row)
+            throw new ArgumentException($"{n} rows need {n * row} floats; the buffer holds {input.Length}.", nameof(input));
+        if (probabilities.Length < n * c || features.Length < n * d)
+            throw new ArgumentException($"{n} rows give {n * c} probabilities and {n * d} features; the buffers hold {probabilities.Length} and {features.Length}.");
+        _transform?.Apply(input, n);
+        if (_oneRowAtATime)
+            for (var i = 0; i < n; i++) RunRows(input.AsMemory(i * row, row), 1, probabilities.AsMemory(i * c, c), features.AsMemory(i * d, d));
+        else
+            RunRows(input.AsMemory(0, n * row), n, probabilities.AsMemory(0, n * c), features.AsMemory(0, n * d));
+        if (_softmax)
+            for (var i = 0; i < n; i++)
+            {
+                var scores = probabilities.AsSpan(i * c, c);
+                TensorPrimitives.SoftMax(scores, scores);
+            }
+    }
+
+    void RunRows(Memory<float> input, int n, Memory<float> scores, Memory<float> features)
+    {
         var s = Model.InputSize;
-        using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, length), [n, 3, s, s]);
-        using var p = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, probabilities.AsMemory(0, c), [n, Model.Classes]);
-        using var f = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, features.AsMemory(0, d), [n, Model.FeatureDim]);
-        _session.Run(_runOptions, InputNames, [x], OutputNames, [p, f]);
+        using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, [n, 3, s, s]);
+        using var p = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, scores, [n, Model.Classes]);
+        if (Model.FeatureDim == 0)
+        {
+            _session.Run(_runOptions, _inputNames, [x], _outputNames, [p]);
+            return;
+        }
+        using var f = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, features, [n, Model.FeatureDim]);
+        _session.Run(_runOptions, _inputNames, [x], _outputNames, [p, f]);
     }
 
     /// <summary>Takes a reference for one in-flight use; false once the session is gone (read the holder again).</summary>
@@ -223,7 +268,7 @@ public sealed class OnnxClassifier : IDisposable
             provenance, new Dictionary<string, string>(meta));
     }
 
-    static int OutputWidth(InferenceSession session, string name, Func<string, ModelContractException> bad)
+    internal static int OutputWidth(InferenceSession session, string name, Func<string, ModelContractException> bad)
     {
         if (!session.OutputMetadata.TryGetValue(name, out var output))
             throw bad($"no output named '{name}'; it has [{string.Join(", ", session.OutputMetadata.Keys)}]");

@@ -2,13 +2,14 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
-namespace AlexNet.Training.Tests;
+namespace AlexNet.Tests;
 
 /// <summary>
 /// Runs tests/fixtures/torchvision_fixture.py under Debian's interpreter (python3-torch 1.13 and python3-torchvision
 /// 0.14 from apt, installed by .ci/run), so that tests compare with PyTorch itself rather than with our reading of it.
+/// Linked into the test projects that need it (Training.Tests, Api.Tests).
 /// </summary>
-static class PyTorchFixture
+public static class PyTorchFixture
 {
     // Debian's interpreter, where apt's python3-torch lives (a pyenv python3 earlier on PATH would not have it).
     static string DebianPython => Environment.GetEnvironmentVariable("ALEXNET_PYTHON") ?? "/usr/bin/python3";

@@ -1,0 +1,245 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AlexNet.Api.Endpoints;
+using AlexNet.Model;
+using AlexNet.Model.Onnx;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace AlexNet.Api.Tests;
+
+/// <summary>
+/// Two 20-class torchvision AlexNets exported by PyTorch's own torch.onnx.export (tests/fixtures/torchvision_fixture.py,
+/// run under Debian's python3-torch): one as torch.onnx.export writes it (input `input` normalised, output `logits`,
+/// dynamic batch), one shaped like the ONNX Model Zoo's bvlcalexnet (input `data_0` BGR minus Caffe's means with a
+/// fixed batch of 1, output `softmaxout_1` softmaxed). Each folder also holds the picture that was run (pixels.png),
+/// PyTorch's top-5 for it, and a labels file.
+/// </summary>
+public sealed class PyTorchExports : IDisposable
+{
+    readonly TempDir _dir = new();
+    public const int Classes = 20;
+
+    public PyTorchExports()
+    {
+        Torchvision = PyTorchFixture.Run(_dir.File("torchvision"), "onnx", "--seed", "3", "--init", "kaiming", "--classes", $"{Classes}", "--opset", "13");
+        Caffe = PyTorchFixture.Run(_dir.File("caffe"), "onnx", "--seed", "3", "--init", "kaiming", "--classes", $"{Classes}", "--opset", "13",
+            "--style", "caffe");
+        foreach (var dir in new[] { Torchvision, Caffe })
+            File.WriteAllLines(Path.Combine(dir, "labels.txt"), Labels);
+    }
+
+    public static string[] Labels { get; } = [.. Enumerable.Range(0, Classes).Select(i => $"class-{i:00}")];
+    public string Torchvision { get; }
+    public string Caffe { get; }
+
+    /// <summary>PyTorch's top-5 for pixels.png: (index, probability), best first.</summary>
+    public static (int Index, float Probability)[] Top5(string dir) =>
+        [.. PyTorchFixture.Json(Path.Combine(dir, "top5.json")).EnumerateArray()
+            .Select(e => (e.GetProperty("index").GetInt32(), (float)e.GetProperty("probability").GetDouble()))];
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture<PyTorchExports>, IDisposable
+{
+    readonly TempDir _dir = new();
+
+    static string WriteProfile(string path, object profile)
+    {
+        File.WriteAllText(path, JsonSerializer.Serialize(profile));
+        return path;
+    }
+
+    /// <summary>torchvision's preprocessing. resizeSize 224: the 224x224 upload goes in untouched, so the service's
+    /// input is exactly the picture PyTorch ran.</summary>
+    static object TorchvisionProfile => new
+    {
+        input = "input", inputSize = 224, resize = "crop", resizeSize = 224, channelOrder = "rgb", pixelRange = 1,
+        mean = new[] { 0.485, 0.456, 0.406 }, std = new[] { 0.229, 0.224, 0.225 }, scores = "logits", scoresAre = "logits",
+        labels = "labels.txt",
+    };
+
+    static void AssertTop5(string dir, ImageClassification answer)
+    {
+        var expected = PyTorchExports.Top5(dir);
+        Assert.Equal(expected.Select(e => e.Index), answer.Top.Select(s => s.Index));
+        foreach (var ((_, p), s) in expected.Zip(answer.Top))
+        {
+            Assert.True(Math.Abs(p - s.Probability) < 1e-4, $"class {s.Index}: PyTorch {p}, the service {s.Probability}");
+            Assert.Equal(PyTorchExports.Labels[s.Index], s.Label);
+        }
+    }
+
+    [Fact]
+    public async Task TorchOnnxExportServesPyTorchsTop5ThroughTheApi()
+    {
+        var profile = WriteProfile(Path.Combine(exports.Torchvision, "torchvision.profile.json"), TorchvisionProfile);
+        await using var factory = new ApiFactory(Path.Combine(exports.Torchvision, "alexnet.onnx"), _dir.File("gallery.db"),
+            new Dictionary<string, string?> { ["Inference:ProfilePath"] = profile });
+        var client = await factory.ReadyClientAsync();
+        var picture = File.ReadAllBytes(Path.Combine(exports.Torchvision, "pixels.png"));
+
+        var answer = await (await client.PostAsync("/api/classify?k=5", Http.Raw(picture))).JsonAsync<ClassifyResponse>();
+        AssertTop5(exports.Torchvision, answer.Results.Single());
+
+        var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
+        Assert.Equal(0, model.GetProperty("featureDim").GetInt32());
+        Assert.Equal("input", model.GetProperty("profile").GetProperty("input").GetString());
+        Assert.Equal("logits", model.GetProperty("profile").GetProperty("scoresAre").GetString());
+        Assert.Contains("+profile:", model.GetProperty("fingerprint").GetString());
+
+        // No feature output declared: features and the gallery say so (409), and nothing is stored.
+        using var features = await client.PostAsync("/api/features", Http.Raw(picture));
+        Assert.Equal(HttpStatusCode.Conflict, features.StatusCode);
+        Assert.Equal("application/problem+json", features.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("no feature output", await features.Content.ReadAsStringAsync());
+        using var add = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/gallery") { Content = Http.Form(picture) }.WithKey());
+        Assert.Equal(HttpStatusCode.Conflict, add.StatusCode);
+        Assert.Equal(0, (await client.GetFromJsonAsync<GalleryListResponse>("/api/gallery"))!.Total);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ModelZooStyleFileServesPyTorchsTop5WithItsProfileBesideIt()
+    {
+        // BGR 0..255 minus Caffe's means, a fixed batch of 1, softmax already applied; found as alexnet.profile.json.
+        WriteProfile(Path.Combine(exports.Caffe, "alexnet.profile.json"), new
+        {
+            input = "data_0", inputSize = 224, resize = "crop", resizeSize = 224, channelOrder = "bgr", pixelRange = 255,
+            mean = new[] { 103.939, 116.779, 123.68 }, std = new[] { 1, 1, 1 }, scores = "softmaxout_1", scoresAre = "probabilities",
+            labels = "labels.txt",
+        });
+        await using var factory = new ApiFactory(Path.Combine(exports.Caffe, "alexnet.onnx"), _dir.File("gallery.db"),
+            new Dictionary<string, string?> { ["Inference:MaxBatchDelayMs"] = "50", ["Cache:Enabled"] = "false" });
+        var client = await factory.ReadyClientAsync();
+        var picture = File.ReadAllBytes(Path.Combine(exports.Caffe, "pixels.png"));
+
+        // Two images in one request share a batch; the file takes one row per run.
+        var answer = await (await client.PostAsync("/api/classify?k=5", Http.Form(picture, picture))).JsonAsync<ClassifyResponse>();
+        Assert.Equal(2, answer.Results.Length);
+        foreach (var r in answer.Results) AssertTop5(exports.Caffe, r);
+        var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
+        Assert.Equal("bgr", model.GetProperty("profile").GetProperty("channelOrder").GetString());
+    }
+
+    /// <summary>A tiny third-party classifier: input "pixels" (N, 3, 8, 8); "scores" and "means" are both the
+    /// per-channel means of what the model receives, so the answer shows exactly what preprocessing delivered.</summary>
+    static string TinyModel(string path, bool softmax = false)
+    {
+        var b = new OnnxModelBuilder();
+        b.FloatInput("pixels", "N", 3, 8, 8).FloatOutput("scores", "N", 3).FloatOutput("means", "N", 3)
+            .Node("GlobalAveragePool", ["pixels"], ["pooled"])
+            .Node("Flatten", ["pooled"], [softmax ? "flat" : "scores"], ("axis", 1))
+            .Node("Flatten", ["pooled"], ["means"], ("axis", 1));
+        if (softmax) b.Node("Softmax", ["flat"], ["scores"], ("axis", 1));
+        b.Save(path);
+        File.WriteAllLines(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path)!, "labels.txt"), ["red", "green", "blue"]);
+        return path;
+    }
+
+    static Dictionary<string, object?> TinyProfile() => new()
+    {
+        ["input"] = "pixels", ["inputSize"] = 8, ["resize"] = "squash", ["channelOrder"] = "bgr", ["pixelRange"] = 1,
+        ["mean"] = new[] { 0.4, 0.5, 0.6 }, ["std"] = new[] { 0.2, 0.25, 0.5 }, ["scores"] = "scores", ["scoresAre"] = "logits",
+        ["features"] = "means", ["labels"] = "labels.txt",
+    };
+
+    static byte[] Solid(byte r, byte g, byte b, int width = 30, int height = 20)
+    {
+        using var image = new Image<Rgb24>(width, height, new Rgb24(r, g, b));
+        using var ms = new MemoryStream();
+        image.SaveAsPng(ms);
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public async Task DeclaredChannelOrderScaleMeanAndStdReachTheModelAndItsFeaturesFeedTheGallery()
+    {
+        var model = TinyModel(_dir.File("tiny.onnx"));
+        var profile = WriteProfile(_dir.File("tiny.json"), TinyProfile());
+        await using var factory = new ApiFactory(model, _dir.File("gallery.db"), new Dictionary<string, string?> { ["Inference:ProfilePath"] = profile });
+        var client = await factory.ReadyClientAsync();
+
+        var features = await (await client.PostAsync("/api/features", Http.Raw(Solid(200, 100, 50)))).JsonAsync<FeaturesResponse>();
+        // BGR order, then x / 255 (pixelRange 1), minus the mean, over the std, per channel of the model's order.
+        double[] expected = [(50 / 255.0 - 0.4) / 0.2, (100 / 255.0 - 0.5) / 0.25, (200 / 255.0 - 0.6) / 0.5];
+        Assert.Equal(3, features.Dim);
+        for (var c = 0; c < 3; c++) Assert.Equal(expected[c], features.Results.Single().Features[c], 5);
+
+        // Logits declared: the service applies softmax.
+        var classes = await (await client.PostAsync("/api/classify?k=3", Http.Raw(Solid(200, 100, 50)))).JsonAsync<ClassifyResponse>();
+        var soft = expected.Select(Math.Exp).ToArray();
+        foreach (var s in classes.Results.Single().Top)
+            Assert.Equal(soft[s.Index] / soft.Sum(), s.Probability, 5);
+        Assert.Equal("blue", classes.Results.Single().Top[0].Label);   // channel 0 of a BGR model is blue, the largest here
+
+        // The declared feature output is the gallery's vector.
+        var red = Solid(250, 10, 10);
+        var blue = Solid(10, 10, 250);
+        using var add = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/gallery") { Content = Http.Form(red, blue) }.WithKey());
+        Assert.Equal(HttpStatusCode.Created, add.StatusCode);
+        var ids = (await add.JsonAsync<GalleryAddResponse>()).Items.Select(i => i.Id).ToArray();
+        var search = await (await client.PostAsync("/api/gallery/search?k=2", Http.Raw(Solid(240, 20, 20)))).JsonAsync<SearchResponse>();
+        Assert.Equal(ids, search.Results.Single().Neighbours.Select(n => n.Id));
+    }
+
+    [Fact]
+    public async Task SquashKeepsTheWholeImageWhereCropWouldCutItsSides()
+    {
+        // Left third red, the rest blue, 90x30: squash keeps the red third; a central crop of the square would not.
+        using var image = new Image<Rgb24>(90, 30, new Rgb24(0, 0, 255));
+        for (var y = 0; y < 30; y++) for (var x = 0; x < 30; x++) image[x, y] = new Rgb24(255, 0, 0);
+        using var ms = new MemoryStream();
+        image.SaveAsPng(ms);
+        var model = TinyModel(_dir.File("tiny.onnx"));
+        var means = new Dictionary<string, float[]>();
+        foreach (var resize in new[] { "squash", "crop" })
+        {
+            var p = TinyProfile();
+            (p["resize"], p["channelOrder"], p["pixelRange"], p["mean"], p["std"]) = (resize, "rgb", 255, new[] { 0, 0, 0 }, new[] { 1, 1, 1 });
+            if (resize == "crop") p["resizeSize"] = 8;
+            var profile = WriteProfile(_dir.File($"{resize}.json"), p);
+            await using var factory = new ApiFactory(model, _dir.File($"{resize}.db"), new Dictionary<string, string?> { ["Inference:ProfilePath"] = profile });
+            var client = await factory.ReadyClientAsync();
+            means[resize] = (await (await client.PostAsync("/api/features", Http.Raw(ms.ToArray()))).JsonAsync<FeaturesResponse>()).Results.Single().Features;
+        }
+        Assert.InRange(means["squash"][0], 255 / 3.0 - 12, 255 / 3.0 + 12);   // about a third red (edges blend)
+        // The crop keeps source columns 30..60: red only where the bilinear filter reaches over the edge.
+        Assert.True(means["crop"][0] < 20, $"The central crop should hold almost no red; its red mean is {means["crop"][0]}.");
+    }
+
+    [Fact]
+    public async Task AProfileThatDoesNotFitItsFileStopsTheStartNamingBothAndWhatDiffers()
+    {
+        var logitsModel = TinyModel(_dir.File("tiny.onnx"));
+        Directory.CreateDirectory(_dir.File("soft"));
+        var softmaxModel = TinyModel(System.IO.Path.Combine(_dir.File("soft"), "tiny-softmax.onnx"), softmax: true);
+        var cases = new (string Name, string Model, Action<Dictionary<string, object?>> Change, string Mentions)[]
+        {
+            ("input", logitsModel, p => p["input"] = "data_0", "'data_0' is not in the file, whose inputs are [pixels]"),
+            ("size", logitsModel, p => p["inputSize"] = 16, "is 8x8 but the profile's inputSize is 16"),
+            ("output", logitsModel, p => p["scores"] = "prob", "'prob' is not in the file"),
+            ("labels", logitsModel, p => p["labels"] = "four.txt", "4 labels"),
+            ("kind", logitsModel, p => p["scoresAre"] = "probabilities", "set 'scoresAre' to logits"),
+            ("softmaxed", softmaxModel, p => p["scoresAre"] = "logits", "already softmaxed"),
+            ("typo", logitsModel, p => p["chanelOrder"] = "bgr", "chanelOrder"),
+            ("std", logitsModel, p => p["std"] = new[] { 1, 0, 1 }, "'std' needs three positive numbers"),
+        };
+        File.WriteAllLines(_dir.File("four.txt"), ["a", "b", "c", "d"]);
+        foreach (var (name, model, change, mentions) in cases)
+        {
+            var p = TinyProfile();
+            change(p);
+            var profile = WriteProfile(_dir.File($"{name}.json"), p);
+            await using var factory = new ApiFactory(model, _dir.File($"{name}.db"), new Dictionary<string, string?> { ["Inference:ProfilePath"] = profile });
+            var e = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+            var messages = ServiceTests.Messages(e);
+            Assert.Contains(profile, messages);
+            Assert.Contains(mentions, messages);
+        }
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
