@@ -13,7 +13,8 @@ public enum ResizeStyle
     /// <summary>Shorter side to ResizeSize (bilinear), central square, central InputSize crop: torchvision's
     /// Resize(256) + CenterCrop(224), and the paper's first step.</summary>
     Crop,
-    /// <summary>The whole image to InputSize x InputSize, aspect ratio not kept (Caffe's deploy-time warp).</summary>
+    /// <summary>The whole image to ResizeSize x ResizeSize, aspect ratio not kept, then the central InputSize crop
+    /// (Caffe's warp to 256x256 before its central crop). ResizeSize defaults to InputSize: no crop.</summary>
     Squash,
 }
 
@@ -48,8 +49,8 @@ public sealed record ModelProfile
     /// <summary>S: the side of the square input. Must equal the file's.</summary>
     public int InputSize { get; init; }
     public ResizeStyle Resize { get; init; } = ResizeStyle.Crop;
-    /// <summary>With <see cref="ResizeStyle.Crop"/>: the shorter side before the crop (default S x 256 / 224). With
-    /// Squash it must be absent or equal InputSize.</summary>
+    /// <summary>The shorter side (Crop) or the square (Squash) before the central InputSize crop; default
+    /// S x 256 / 224 for Crop and S for Squash.</summary>
     public int? ResizeSize { get; init; }
     public ChannelOrder ChannelOrder { get; init; } = ChannelOrder.Rgb;
     /// <summary>The value a 255 pixel has before the mean is taken: 1 (torchvision) or 255 (Caffe).</summary>
@@ -68,7 +69,7 @@ public sealed record ModelProfile
     public string Labels { get; init; } = "";
 
     /// <summary>The shorter side before the crop.</summary>
-    public int EffectiveResizeSize => Resize == ResizeStyle.Squash ? InputSize : ResizeSize ?? (int)Math.Round(InputSize * 256.0 / 224);
+    public int EffectiveResizeSize => ResizeSize ?? (Resize == ResizeStyle.Squash ? InputSize : (int)Math.Round(InputSize * 256.0 / 224));
 
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
@@ -106,10 +107,8 @@ public sealed record ModelProfile
         if (string.IsNullOrWhiteSpace(Scores)) p.Add("'scores' (the name of the class-score output) is required");
         if (string.IsNullOrWhiteSpace(Labels)) p.Add("'labels' (a file of class names, one per line) is required");
         if (InputSize is < 8 or > 4096) p.Add($"'inputSize' is {InputSize}; expected 8..4096");
-        if (Resize == ResizeStyle.Squash && ResizeSize is { } r && r != InputSize)
-            p.Add($"'resizeSize' is {r} but 'resize' is squash, which resizes straight to inputSize ({InputSize})");
-        if (Resize == ResizeStyle.Crop && EffectiveResizeSize < InputSize)
-            p.Add($"'resizeSize' ({EffectiveResizeSize}) is smaller than 'inputSize' ({InputSize})");
+        if (EffectiveResizeSize < InputSize || EffectiveResizeSize > 8 * InputSize)
+            p.Add($"'resizeSize' is {EffectiveResizeSize}; expected from 'inputSize' ({InputSize}) to 8 times it");
         if (!(PixelRange > 0) || !float.IsFinite(PixelRange)) p.Add($"'pixelRange' is {PixelRange}; expected a positive number (1 or 255)");
         if (Mean is not { Length: 3 } || Mean.Any(m => !float.IsFinite(m))) p.Add("'mean' needs three finite numbers, in the model's channel order");
         if (Std is not { Length: 3 } || Std.Any(s => !(s > 0) || !float.IsFinite(s))) p.Add("'std' needs three positive numbers, in the model's channel order");

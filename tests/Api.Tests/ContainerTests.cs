@@ -20,6 +20,12 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
     static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 
+    /// <summary>What compose substitutes for <c>${NAME:-default}</c> when NAME is unset; other values as they are.</summary>
+    static string Default(string value) => ComposeDefault().Match(value) is { Success: true } m ? m.Groups[1].Value : value;
+
+    [GeneratedRegex(@"^\$\{[A-Z_][A-Z0-9_]*:-(.*)\}$")]
+    private static partial Regex ComposeDefault();
+
     /// <summary>The compose file as JSON, parsed by PyYAML (a dependency of Debian's docker-compose).</summary>
     static JsonElement Compose()
     {
@@ -85,7 +91,7 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
             var s = compose.GetProperty("services").GetProperty(service);
             var volumes = s.GetProperty("volumes").EnumerateArray().Select(v => v.GetString()!).ToList();
             var env = s.GetProperty("environment");
-            var modelPath = env.GetProperty("Inference__ModelPath").GetString()!;
+            var modelPath = Default(env.GetProperty("Inference__ModelPath").GetString()!);
             var dbPath = env.GetProperty("Gallery__DatabasePath").GetString()!;
             var models = Assert.Single(volumes, v => v.StartsWith("./models:", StringComparison.Ordinal));
             var modelsInContainer = models.Split(':')[1];
@@ -106,7 +112,7 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
             Assert.True(mounts.Any(m => value.StartsWith(m + "/", StringComparison.Ordinal)), $"training {flag} {value} is outside its mounts");
         }
         var export = command[command.IndexOf("--export") + 1];
-        var apiModel = compose.GetProperty("services").GetProperty("api").GetProperty("environment").GetProperty("Inference__ModelPath").GetString();
+        var apiModel = Default(compose.GetProperty("services").GetProperty("api").GetProperty("environment").GetProperty("Inference__ModelPath").GetString()!);
         Assert.Equal(apiModel, export);                                                      // training writes what the service serves
     }
 

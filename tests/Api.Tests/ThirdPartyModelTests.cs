@@ -10,11 +10,12 @@ using SixLabors.ImageSharp.PixelFormats;
 namespace AlexNet.Api.Tests;
 
 /// <summary>
-/// Two 20-class torchvision AlexNets exported by PyTorch's own torch.onnx.export (tests/fixtures/torchvision_fixture.py,
-/// run under Debian's python3-torch): one as torch.onnx.export writes it (input `input` normalised, output `logits`,
-/// dynamic batch), one shaped like the ONNX Model Zoo's bvlcalexnet (input `data_0` BGR minus Caffe's means with a
-/// fixed batch of 1, output `softmaxout_1` softmaxed). Each folder also holds the picture that was run (pixels.png),
-/// PyTorch's top-5 for it, and a labels file.
+/// Two torchvision AlexNets exported by PyTorch's own torch.onnx.export (tests/fixtures/torchvision_fixture.py, run
+/// under Debian's python3-torch). One, 20 classes, as torch.onnx.export writes it (input `input` normalised, output
+/// `logits`, dynamic batch), with the random 224x224 picture it ran (pixels.png). One, 1000 ImageNet classes, shaped
+/// like the ONNX Model Zoo's bvlcalexnet (input `data_0` BGR minus Caffe's means with a fixed batch of 1, output
+/// `softmaxout_1` softmaxed), run by PyTorch on a 320x240 picture made here (picture.png) through Caffe's warp to
+/// 256x256 and central 224 crop. Each folder holds PyTorch's top-5.
 /// </summary>
 public sealed class PyTorchExports : IDisposable
 {
@@ -24,15 +25,17 @@ public sealed class PyTorchExports : IDisposable
     public PyTorchExports()
     {
         Torchvision = PyTorchFixture.Run(_dir.File("torchvision"), "onnx", "--seed", "3", "--init", "kaiming", "--classes", $"{Classes}", "--opset", "13");
-        Caffe = PyTorchFixture.Run(_dir.File("caffe"), "onnx", "--seed", "3", "--init", "kaiming", "--classes", $"{Classes}", "--opset", "13",
-            "--style", "caffe");
-        foreach (var dir in new[] { Torchvision, Caffe })
-            File.WriteAllLines(Path.Combine(dir, "labels.txt"), Labels);
+        File.WriteAllLines(Path.Combine(Torchvision, "labels.txt"), Labels);
+        Picture = _dir.File("picture.png");
+        File.WriteAllBytes(Picture, TestImages.Png(11, 320, 240));
+        Caffe = PyTorchFixture.Run(_dir.File("caffe"), "onnx", "--seed", "5", "--init", "kaiming", "--classes", "1000", "--opset", "13",
+            "--style", "caffe", "--image", Picture);
     }
 
     public static string[] Labels { get; } = [.. Enumerable.Range(0, Classes).Select(i => $"class-{i:00}")];
     public string Torchvision { get; }
     public string Caffe { get; }
+    public string Picture { get; }
 
     /// <summary>PyTorch's top-5 for pixels.png: (index, probability), best first.</summary>
     public static (int Index, float Probability)[] Top5(string dir) =>
@@ -61,15 +64,26 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
         labels = "labels.txt",
     };
 
-    static void AssertTop5(string dir, ImageClassification answer)
+    static void AssertTop5(string dir, ImageClassification answer, IReadOnlyList<string> labels, float tolerance)
     {
         var expected = PyTorchExports.Top5(dir);
         Assert.Equal(expected.Select(e => e.Index), answer.Top.Select(s => s.Index));
         foreach (var ((_, p), s) in expected.Zip(answer.Top))
         {
-            Assert.True(Math.Abs(p - s.Probability) < 1e-4, $"class {s.Index}: PyTorch {p}, the service {s.Probability}");
-            Assert.Equal(PyTorchExports.Labels[s.Index], s.Label);
+            Assert.True(Math.Abs(p - s.Probability) < tolerance, $"class {s.Index}: PyTorch {p}, the service {s.Probability}");
+            Assert.Equal(labels[s.Index], s.Label);
         }
+    }
+
+    /// <summary>The repository's models/profiles folder, where the shipped profiles live.</summary>
+    static string ShippedProfile(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models", "profiles", name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException($"models/profiles/{name} not found above {AppContext.BaseDirectory}.");
     }
 
     [Fact]
@@ -82,7 +96,7 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
         var picture = File.ReadAllBytes(Path.Combine(exports.Torchvision, "pixels.png"));
 
         var answer = await (await client.PostAsync("/api/classify?k=5", Http.Raw(picture))).JsonAsync<ClassifyResponse>();
-        AssertTop5(exports.Torchvision, answer.Results.Single());
+        AssertTop5(exports.Torchvision, answer.Results.Single(), PyTorchExports.Labels, 1e-4f);   // the same pixels: only float rounding
 
         var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
         Assert.Equal(0, model.GetProperty("featureDim").GetInt32());
@@ -102,26 +116,44 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
     }
 
     [Fact]
-    public async Task ModelZooStyleFileServesPyTorchsTop5WithItsProfileBesideIt()
+    public async Task ModelZooStyleFileServesPyTorchsTop5ForAPictureThroughTheShippedProfile()
     {
-        // BGR 0..255 minus Caffe's means, a fixed batch of 1, softmax already applied; found as alexnet.profile.json.
-        WriteProfile(Path.Combine(exports.Caffe, "alexnet.profile.json"), new
-        {
-            input = "data_0", inputSize = 224, resize = "crop", resizeSize = 224, channelOrder = "bgr", pixelRange = 255,
-            mean = new[] { 103.939, 116.779, 123.68 }, std = new[] { 1, 1, 1 }, scores = "softmaxout_1", scoresAre = "probabilities",
-            labels = "labels.txt",
-        });
-        await using var factory = new ApiFactory(Path.Combine(exports.Caffe, "alexnet.onnx"), _dir.File("gallery.db"),
+        // models/profiles/bvlcalexnet.profile.json as shipped, found beside the model: BGR 0..255 minus Caffe's means,
+        // warp to 256x256, central 224; a fixed batch of 1; softmax already applied; ImageNet's 1000 labels.
+        var model = Path.Combine(exports.Caffe, "alexnet.onnx");
+        var shipped = ShippedProfile("bvlcalexnet.profile.json");
+        File.Copy(shipped, Path.Combine(exports.Caffe, "alexnet.profile.json"), overwrite: true);
+        File.Copy(Path.Combine(Path.GetDirectoryName(shipped)!, "imagenet1k-synsets.txt"), Path.Combine(exports.Caffe, "imagenet1k-synsets.txt"), true);
+        await using var factory = new ApiFactory(model, _dir.File("gallery.db"),
             new Dictionary<string, string?> { ["Inference:MaxBatchDelayMs"] = "50", ["Cache:Enabled"] = "false" });
         var client = await factory.ReadyClientAsync();
-        var picture = File.ReadAllBytes(Path.Combine(exports.Caffe, "pixels.png"));
+        var picture = File.ReadAllBytes(exports.Picture);
 
-        // Two images in one request share a batch; the file takes one row per run.
+        // Two images in one request share a batch; the file takes one row per run. PIL and ImageSharp resample the
+        // 320x240 picture with the same bilinear filter but may round a pixel differently: hence 2e-3, not 1e-4.
         var answer = await (await client.PostAsync("/api/classify?k=5", Http.Form(picture, picture))).JsonAsync<ClassifyResponse>();
         Assert.Equal(2, answer.Results.Length);
-        foreach (var r in answer.Results) AssertTop5(exports.Caffe, r);
-        var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
-        Assert.Equal("bgr", model.GetProperty("profile").GetProperty("channelOrder").GetString());
+        var labels = LabelSet.Load(Path.Combine(exports.Caffe, "imagenet1k-synsets.txt"));
+        foreach (var r in answer.Results) AssertTop5(exports.Caffe, r, labels.Names, 2e-3f);
+        Assert.Equal(labels.Synsets![answer.Results[0].Top[0].Index], answer.Results[0].Top[0].Wnid);
+        var served = await client.GetFromJsonAsync<JsonElement>("/api/model");
+        Assert.Equal("bgr", served.GetProperty("profile").GetProperty("channelOrder").GetString());
+        Assert.Equal(256, served.GetProperty("resizeSize").GetInt32());
+    }
+
+    [Fact]
+    public void ShippedProfilesAreValidAndTheirLabelsAreImageNets()
+    {
+        foreach (var name in new[] { "bvlcalexnet.profile.json", "torchvision-alexnet.profile.json" })
+        {
+            var path = ShippedProfile(name);
+            var profile = ModelProfile.Load(path);
+            Assert.Equal(224, profile.InputSize);
+            Assert.Equal(256, profile.EffectiveResizeSize);
+            var labels = LabelSet.Load(Path.Combine(Path.GetDirectoryName(path)!, profile.Labels));
+            Assert.Equal(1000, labels.Count);
+            Assert.Equal(("n01440764", "tench"), (labels.Synsets![0], labels.Names[0]));
+        }
     }
 
     /// <summary>A tiny third-party classifier: input "pixels" (N, 3, 8, 8); "scores" and "means" are both the
