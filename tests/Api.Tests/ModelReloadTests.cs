@@ -241,5 +241,39 @@ public sealed class ModelReloadTests(ModelFixture models, Xunit.Abstractions.ITe
         Assert.Equal(2 + added.Count, list.Total);
     }
 
+    [Fact]
+    public async Task AThirdPartyFileWithItsProfileBesideItReplacesTheModelAndTheGalleryWaitsForAModelWithFeatures()
+    {
+        await using var factory = Factory();
+        var client = await factory.ReadyClientAsync();
+        var images = new[] { TestImages.Png(31), TestImages.Png(32) };
+        using (var add = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/gallery") { Content = Http.Form(images) }.WithKey()))
+            Assert.Equal(HttpStatusCode.Created, add.StatusCode);
+
+        // A classifier without a feature output, its profile as serving.profile.json: it serves, the gallery waits.
+        var tiny = ThirdPartyModelTests.TinyModel(_dir.File("tiny.onnx"));
+        var profile = ThirdPartyModelTests.TinyProfile();
+        profile.Remove("features");
+        ThirdPartyModelTests.WriteProfile(ModelProfile.SidecarPath(Serving), profile);
+        Deploy(tiny);
+        using (var reload = await ReloadAsync(client)) Assert.Equal(HttpStatusCode.OK, reload.StatusCode);
+        var served = await (await client.GetAsync("/api/model")).JsonAsync<ModelResponse>();
+        Assert.Equal(("pixels", 0, 3), (served.Profile?.Input, served.FeatureDim, served.Classes));
+        var top = (await (await client.PostAsync("/api/classify?k=3", Http.Raw(images[0]))).JsonAsync<ClassifyResponse>()).Results[0].Top;
+        Assert.Equal(["blue", "green", "red"], top.Select(t => t.Label).Order());
+        using (var search = await client.PostAsync("/api/gallery/search?k=1", Http.Raw(images[0])))
+            await ProblemAsync(search, HttpStatusCode.Conflict);
+        Assert.Equal(2, (await client.GetFromJsonAsync<GalleryListResponse>("/api/gallery"))!.Total);   // kept, listed
+
+        // Back to our own model (no profile beside it any more): the same rows are searchable again.
+        File.Delete(ModelProfile.SidecarPath(Serving));
+        Deploy(models.ModelA);
+        using (var reload = await ReloadAsync(client)) Assert.Equal(HttpStatusCode.OK, reload.StatusCode);
+        Assert.Null((await (await client.GetAsync("/api/model")).JsonAsync<ModelResponse>()).Profile);
+        var hits = (await (await client.PostAsync("/api/gallery/search?k=2", Http.Raw(images[1]))).JsonAsync<SearchResponse>()).Results[0].Neighbours;
+        Assert.Equal(2, hits.Length);
+        Assert.True(hits[0].Distance < SameImageDistance, $"The image itself should be nearest; distance {hits[0].Distance}.");
+    }
+
     public void Dispose() => _dir.Dispose();
 }

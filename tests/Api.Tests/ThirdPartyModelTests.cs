@@ -49,7 +49,7 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
 {
     readonly TempDir _dir = new();
 
-    static string WriteProfile(string path, object profile)
+    internal static string WriteProfile(string path, object profile)
     {
         File.WriteAllText(path, JsonSerializer.Serialize(profile));
         return path;
@@ -158,7 +158,7 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
 
     /// <summary>A tiny third-party classifier: input "pixels" (N, 3, 8, 8); "scores" and "means" are both the
     /// per-channel means of what the model receives, so the answer shows exactly what preprocessing delivered.</summary>
-    static string TinyModel(string path, bool softmax = false)
+    internal static string TinyModel(string path, bool softmax = false)
     {
         var b = new OnnxModelBuilder();
         b.FloatInput("pixels", "N", 3, 8, 8).FloatOutput("scores", "N", 3).FloatOutput("means", "N", 3)
@@ -171,7 +171,7 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
         return path;
     }
 
-    static Dictionary<string, object?> TinyProfile() => new()
+    internal static Dictionary<string, object?> TinyProfile() => new()
     {
         ["input"] = "pixels", ["inputSize"] = 8, ["resize"] = "squash", ["channelOrder"] = "bgr", ["pixelRange"] = 1,
         ["mean"] = new[] { 0.4, 0.5, 0.6 }, ["std"] = new[] { 0.2, 0.25, 0.5 }, ["scores"] = "scores", ["scoresAre"] = "logits",
