@@ -4,6 +4,7 @@ using AlexNet.Model.Imaging;
 using AlexNet.Training.Data;
 using AlexNet.Training.Export;
 using AlexNet.Training.Model;
+using AlexNet.Training.Runtime;
 using AlexNet.Training.Training;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
@@ -68,6 +69,7 @@ public static class Cli
                 Limit = r.GetValue(limit), LimitBatches = r.GetValue(limitBatches), ValidationHoldout = r.GetValue(holdout),
             };
             var report = new ConsoleReport();
+            TorchRuntime.CheckConvolutions();   // refuse to train on wrong kernels (docs/torchsharp.md)
             var state = report.Run(() => new Trainer(report).Train(o));
             Finish(report, o.Output, state);
             if (r.GetValue(exportTo) is { } path) ExportCheckpoint(Path.Combine(o.Output, "best.ckpt"), path, report);
@@ -88,6 +90,7 @@ public static class Cli
         {
             var report = new ConsoleReport();
             var dir = r.GetValue(run)!;
+            TorchRuntime.CheckConvolutions();   // refuse to train on wrong kernels (docs/torchsharp.md)
             var state = report.Run(() => new Trainer(report).Resume(dir, r.GetValue(moreEpochs), default, r.GetValue(resumeLr), r.GetValue(resumeSteps)));
             Finish(report, dir, state);
             return 0;
@@ -286,6 +289,7 @@ public static class Cli
                 Seed = r.GetValue(seed), Output = r.GetValue(output)!, Limit = r.GetValue(limit), LimitBatches = r.GetValue(limitBatches),
             };
             var report = new ConsoleReport();
+            TorchRuntime.CheckConvolutions();   // refuse to train on wrong kernels (docs/torchsharp.md)
             var result = report.Run(() => new FineTuner(report).Run(o));
             if (r.GetValue(exportTo) is { } path)
             {

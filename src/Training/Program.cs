@@ -1,7 +1,9 @@
 using System.CommandLine;
 using AlexNet.Training;
+using AlexNet.Training.Runtime;
 using TorchSharp;
 
+TorchRuntime.Initialize();   // before the first libtorch call (also done when the assembly loads)
 torch.set_num_threads(Environment.ProcessorCount);
 try
 {
