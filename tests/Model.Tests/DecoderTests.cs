@@ -3,6 +3,7 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Metadata.Profiles.Exif;
 using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
 
 namespace AlexNet.Model.Tests;
 
@@ -97,6 +98,26 @@ public class DecoderTests
         using var image = new Image<Rgba32>(4, 4, new Rgba32(10, 200, 10, 0));   // green, fully transparent
         using var decoded = SafeImageDecoder.Default.Decode(Encode(image, "png"));
         Assert.Equal(new Rgb24(255, 255, 255), decoded[1, 1]);
+    }
+
+    [Fact]
+    public void JpegsDecodeStraightToRgbWithTheSamePixelsAsTheRgbaPath()
+    {
+        // The JPEG fast path skips the RGBA decode and the blend onto white; the pixels must be those of that path.
+        using var source = new Image<Rgb24>(97, 61);
+        for (var y = 0; y < source.Height; y++)
+            for (var x = 0; x < source.Width; x++)
+                source[x, y] = new Rgb24((byte)(x * 5 + y), (byte)(y * 7 ^ x), (byte)((x * y) % 251));
+        var jpeg = Encode(source, "jpeg");
+        using var reference = Image.Load<Rgba32>(jpeg);
+        reference.Mutate(x => x.BackgroundColor(Color.White));
+        using var expected = reference.CloneAs<Rgb24>();
+        using var decoded = SafeImageDecoder.Default.Decode(jpeg);
+        Assert.Equal((expected.Width, expected.Height), (decoded.Width, decoded.Height));
+        var (a, b) = (new byte[97 * 61 * 3], new byte[97 * 61 * 3]);
+        expected.CopyPixelDataTo(a);
+        decoded.CopyPixelDataTo(b);
+        Assert.Equal(a, b);
     }
 
     [Fact]

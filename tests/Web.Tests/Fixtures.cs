@@ -41,29 +41,8 @@ public static class TestModel
 
     public static void Write(string path, int seed)
     {
-        var rng = new Random(seed);
         var s = AlexNetSpec.Compact(10);
-        var w = new Dictionary<string, WeightTensor>();
-        void Layer(string name, params long[] shape)
-        {
-            var fanIn = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
-            var std = Math.Sqrt(2.0 / fanIn);
-            var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            for (var i = 0; i < data.Length; i++) data[i] = (float)(std * Gaussian(rng));
-            w[$"{name}.weight"] = new WeightTensor(data, shape);
-            w[$"{name}.bias"] = new WeightTensor(new float[shape[0]], [shape[0]]);
-        }
-        foreach (var t in new[] { "a", "b" })
-        {
-            Layer($"conv1{t}", s.Conv1, 3, s.Conv1Kernel, s.Conv1Kernel);
-            Layer($"conv2{t}", s.Conv2, s.Conv1, 5, 5);
-            Layer($"conv3{t}", s.Conv3, 2 * s.Conv2, 3, 3);
-            Layer($"conv4{t}", s.Conv4, s.Conv3, 3, 3);
-            Layer($"conv5{t}", s.Conv5, s.Conv4, 3, 3);
-            Layer($"fc6{t}", s.Fc, s.Fc6Inputs);
-            Layer($"fc7{t}", s.Fc, 2 * s.Fc);
-        }
-        Layer("fc8", s.Classes, 2 * s.Fc);
+        var w = AlexNetOnnxGraph.RandomWeights(s, seed);
         var norm = new Normalization([128f, 128f, 128f], [64f, 64f, 64f]);   // inputs of about unit scale
         var provenance = new Provenance
         {

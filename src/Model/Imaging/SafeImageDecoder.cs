@@ -33,7 +33,7 @@ public sealed record DecoderLimits
 /// The one decoder that training and serving share. ImageSharp 2.1.13's defaults amplify memory and CPU on crafted
 /// files, so this registers only PNG, JPEG, GIF (first frame) and WebP, reads the header before decoding and refuses
 /// images over the pixel budget, ignores PNG text chunks, decodes single-threaded with a capped allocator, applies
-/// EXIF orientation, and composites alpha onto white. Thread-safe.
+/// EXIF orientation, and composites alpha onto white (JPEGs, which have none, decode straight to RGB). Thread-safe.
 /// </summary>
 public sealed class SafeImageDecoder
 {
@@ -89,6 +89,23 @@ public sealed class SafeImageDecoder
         if (info.Width > Limits.MaxSide || info.Height > Limits.MaxSide || (long)info.Width * info.Height > Limits.MaxPixels)
             throw new ImageRejectedException(ImageRejection.TooLarge,
                 $"The {format.Name} image is {info.Width}x{info.Height}; the limit is {Limits.MaxSide} a side and {Limits.MaxPixels:N0} pixels.");
+
+        if (format is JpegFormat)
+        {
+            // No alpha in a JPEG: decode straight to RGB, skipping the RGBA buffer, the blend onto white and the copy
+            // (same pixels; decoding plus preprocessing about 30% faster, docs/benchmarks.md).
+            Image<Rgb24> rgb;
+            try
+            {
+                rgb = Image.Load<Rgb24>(_config, bytes);
+            }
+            catch (Exception e)
+            {
+                throw Map(e);
+            }
+            if (rgb.Metadata.ExifProfile is not null) rgb.Mutate(x => x.AutoOrient());
+            return rgb;
+        }
 
         Image<Rgba32> image;
         try

@@ -21,6 +21,39 @@ public static class AlexNetOnnxGraph
     public const int LrnSize = 5;
     public const float LrnAlpha = 1e-4f, LrnBeta = 0.75f, LrnBias = 2f;
 
+    /// <summary>
+    /// Seeded random weights for a two-tower net of <paramref name="spec"/>, under the exporter's names: He-normal
+    /// (std sqrt(2 / fan_in), Box-Muller over <see cref="Random"/>(seed)), biases 0. For test fixtures and benchmarks:
+    /// random weights run exactly as fast as trained ones, and the same seed gives the same file.
+    /// </summary>
+    public static Dictionary<string, WeightTensor> RandomWeights(AlexNetSpec spec, int seed)
+    {
+        var rng = new Random(seed);
+        var w = new Dictionary<string, WeightTensor>();
+        void Layer(string name, params long[] shape)
+        {
+            var std = Math.Sqrt(2.0 / shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+            var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            for (var i = 0; i < data.Length; i++)
+                data[i] = (float)(std * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+            w[$"{name}.weight"] = new WeightTensor(data, shape);
+            w[$"{name}.bias"] = new WeightTensor(new float[shape[0]], [shape[0]]);
+        }
+        var s = spec;
+        foreach (var t in new[] { "a", "b" })
+        {
+            Layer($"conv1{t}", s.Conv1, 3, s.Conv1Kernel, s.Conv1Kernel);
+            Layer($"conv2{t}", s.Conv2, s.Conv1, 5, 5);
+            Layer($"conv3{t}", s.Conv3, 2 * s.Conv2, 3, 3);
+            Layer($"conv4{t}", s.Conv4, s.Conv3, 3, 3);
+            Layer($"conv5{t}", s.Conv5, s.Conv4, 3, 3);
+            Layer($"fc6{t}", s.Fc, s.Fc6Inputs);
+            Layer($"fc7{t}", s.Fc, 2 * s.Fc);
+        }
+        Layer("fc8", s.Classes, 2 * s.Fc);
+        return w;
+    }
+
     public static OnnxModelBuilder Build(AlexNetSpec spec, IReadOnlyDictionary<string, WeightTensor> weights,
         Normalization norm, ModelMetadata metadata, LrnForm lrn = LrnForm.BandedConv)
     {
@@ -92,22 +125,27 @@ public static class AlexNetOnnxGraph
 
     /// <summary>
     /// The same function as per-tower LRN, in operators ONNX Runtime runs fast (its LRN kernel took about 40% of the
-    /// forward time): s = W * a^2 + k with W a block-diagonal band of alpha/n (|i - j| &lt;= 2, same tower only) as a
-    /// 1x1 convolution whose bias is k; then a / s^0.75 with s^0.75 = sqrt(s) * sqrt(sqrt(s)).
+    /// forward time): s = W * a^2 + k with W a band of alpha/n (|i - j| &lt;= 2, same tower only) as a 1x1 convolution
+    /// whose bias is k, grouped by tower (the band never crosses towers, so each group holds one tower's block: half
+    /// the multiply-adds of the full C x C matrix); then a / s^0.75 with s^0.75 = sqrt(s) * sqrt(sqrt(s)).
     /// </summary>
     static void BandedLrn(OnnxModelBuilder b, string layer, int channels)
     {
         var tower = channels / 2;
-        var band = new float[channels * channels];
+        var band = new float[channels * tower];   // (C, C / 2, 1, 1): output o reads its own tower's channels
         for (var o = 0; o < channels; o++)
-            for (var i = Math.Max(0, o - LrnSize / 2); i <= Math.Min(channels - 1, o + LrnSize / 2); i++)
-                if (o / tower == i / tower) band[o * channels + i] = LrnAlpha / LrnSize;
+        {
+            var first = o / tower * tower;
+            for (var i = Math.Max(first, o - LrnSize / 2); i <= Math.Min(first + tower - 1, o + LrnSize / 2); i++)
+                band[o * tower + (i - first)] = LrnAlpha / LrnSize;
+        }
         var bias = Enumerable.Repeat(LrnBias, channels).ToArray();
         var x = $"{layer}_relu";
-        b.Initializer($"{layer}.lrn_band", band, channels, channels, 1, 1);
+        b.Initializer($"{layer}.lrn_band", band, channels, tower, 1, 1);
         b.Initializer($"{layer}.lrn_k", bias, channels);
         b.Node("Mul", [x, x], [$"{layer}_sq"]);
-        b.Node("Conv", [$"{layer}_sq", $"{layer}.lrn_band", $"{layer}.lrn_k"], [$"{layer}_s"], ("kernel_shape", new long[] { 1, 1 }));
+        b.Node("Conv", [$"{layer}_sq", $"{layer}.lrn_band", $"{layer}.lrn_k"], [$"{layer}_s"], ("kernel_shape", new long[] { 1, 1 }),
+            ("group", 2));
         b.Node("Sqrt", [$"{layer}_s"], [$"{layer}_s_half"]);
         b.Node("Sqrt", [$"{layer}_s_half"], [$"{layer}_s_quarter"]);
         b.Node("Mul", [$"{layer}_s_half", $"{layer}_s_quarter"], [$"{layer}_s_pow"]);      // s^0.75 (beta = 0.75)
