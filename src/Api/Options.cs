@@ -72,6 +72,10 @@ public sealed class GalleryOptions
     /// <summary>SQLite file, created when missing. Relative paths resolve against the content root: the repository's
     /// data/ (git-ignored) under <c>dotnet run</c>.</summary>
     [Required] public string DatabasePath { get; set; } = "../../data/gallery.db";
+    /// <summary>Most images the gallery holds; an add beyond it is refused (409) until images are deleted. The index
+    /// keeps every vector in memory: FeatureDim x 4 bytes an image (16 KB for the paper's 4096-d FC7; 1.5x with
+    /// Float16 storage, 1.25x with Int8), so the default bounds the paper model's index at about 1.6 GB.</summary>
+    [Range(1, 100_000_000)] public int MaxImages { get; set; } = 100_000;
     /// <summary>Longest side of a thumbnail, in pixels.</summary>
     [Range(16, 1024)] public int ThumbnailSize { get; set; } = 96;
     /// <summary>What a search scans: Float32 (exact), or an fp16 or uint8 copy (half or a quarter of the bytes, so about

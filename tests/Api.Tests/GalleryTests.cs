@@ -87,6 +87,31 @@ public sealed class GalleryTests(ModelFixture models) : IDisposable
     }
 
     [Fact]
+    public async Task AFullGalleryRefusesAddsWith409AndKeepsWhatItHolds()
+    {
+        await using var factory = new ApiFactory(models.ModelA, Database, new Dictionary<string, string?> { ["Gallery:MaxImages"] = "3" });
+        var client = await factory.ReadyClientAsync();
+        var added = await AddAsync(client, [TestImages.Png(40), TestImages.Png(41)]);
+
+        // Two more would make four: refused whole, not half-added.
+        using (var over = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/gallery")
+                   { Content = Http.Form(TestImages.Png(42), TestImages.Png(43)) }.WithKey()))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, over.StatusCode);
+            Assert.Equal("application/problem+json", over.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("Gallery:MaxImages", await over.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(2, (await (await client.GetAsync("/api/gallery")).JsonAsync<GalleryListResponse>()).Total);
+
+        await AddAsync(client, [TestImages.Png(42)]);   // the third fits
+        using (var delete = await client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, $"/api/gallery/{added[0].Id}").WithKey()))
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        await AddAsync(client, [TestImages.Png(43)]);   // room again after a delete
+        Assert.Equal(3, (await (await client.GetAsync("/api/gallery")).JsonAsync<GalleryListResponse>()).Total);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
+    }
+
+    [Fact]
     public async Task RestartKeepsTheGallery()
     {
         GalleryItem[] added;

@@ -185,6 +185,10 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         {
             var state = State;   // stable under the lock: SwitchModel replaces it under the same lock
             var index = state.Searchable;   // before anything is stored
+            if (_entries.Count + images.Count > _options.MaxImages)
+                throw new ProblemException(StatusCodes.Status409Conflict, "Gallery full",
+                    $"The gallery holds {_entries.Count} of at most {_options.MaxImages} images (Gallery:MaxImages); these " +
+                    $"{images.Count} would pass the limit. Nothing was added: delete images first, or raise the limit.");
             if (images.Any(m => m.Fingerprint != state.Fingerprint) && host.Classifier is { } current)
             {
                 var fresh = Embed(current, [.. images.Select((m, i) => ((long)i, ((byte[], int)?)(m.PreparedPng, m.PreparedSize)))]).ToDictionary();
