@@ -45,8 +45,9 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
         _dir.Dispose();
     }
 
-    async Task<IPage> OpenAsync(int width = 1280, int height = 900)
+    async Task<IPage> OpenAsync(int width = 1280, int height = 900, Uri? address = null)
     {
+        address ??= _address;
         var context = await _browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height }, ColorScheme = ColorScheme.Light });
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(30_000);
@@ -58,9 +59,9 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
         };
         page.Request += (_, r) =>
         {
-            if (!r.Url.StartsWith(_address.ToString(), StringComparison.Ordinal)) _problems.Add($"request outside the service: {r.Url}");
+            if (!r.Url.StartsWith(address.ToString(), StringComparison.Ordinal)) _problems.Add($"request outside the service: {r.Url}");
         };
-        var response = await page.GotoAsync(_address.ToString());
+        var response = await page.GotoAsync(address.ToString());
         Assert.NotNull(response);
         Assert.Equal(200, response.Status);
         Assert.Contains("default-src 'self'", (await response.AllHeadersAsync())["content-security-policy"]);
@@ -212,6 +213,37 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
             "the page scrolls sideways at 390 px");
         await ShotAsync(phone, "08-narrow");
 
+        Assert.Empty(_problems);
+    }
+
+    [Fact]
+    public async Task AThirdPartyModelShowsItsProfileAndClassifiesWithTheGalleryOff()
+    {
+        // A three-class classifier of the kind torch.onnx.export writes (input "x", raw scores "y", no features),
+        // served through a profile beside it.
+        var model = _dir.File("third-party.onnx");
+        new AlexNet.Model.Onnx.OnnxModelBuilder()
+            .FloatInput("x", "N", 3, 16, 16).FloatOutput("y", "N", 3)
+            .Node("GlobalAveragePool", ["x"], ["pooled"]).Node("Flatten", ["pooled"], ["y"], ("axis", 1))
+            .Save(model);
+        File.WriteAllLines(_dir.File("colours.txt"), ["red", "green", "blue"]);
+        File.WriteAllText(_dir.File("third-party.profile.json"), """
+            { "input": "x", "inputSize": 16, "resize": "squash", "channelOrder": "rgb", "pixelRange": 1,
+              "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "scores": "y", "scoresAre": "logits", "labels": "colours.txt" }
+            """);
+        await using var server = new WebServer(model, _dir.File("third-party.db"));
+        var page = await OpenAsync(address: await server.StartAsync());
+
+        await Expect(page.Locator("#facts")).ToContainTextAsync("third-party ONNX file, served through its profile");
+        await Expect(page.Locator("#facts")).ToContainTextAsync("RGB, pixels scaled to 0–1, minus [0.5, 0.5, 0.5], over [0.25, 0.25, 0.25]");
+        await Expect(page.Locator("#facts")).ToContainTextAsync("logits (softmax applied by the service)");
+        await Expect(page.Locator("#facts")).ToContainTextAsync("none: this model has no feature output, so the gallery is off");
+        await page.Locator("#file-input").SetInputFilesAsync(Png("sample.png", seed: 7));
+        await Expect(page.Locator("#scores li.score:not(.skeleton)")).ToHaveCountAsync(3);
+        await Expect(page.Locator("#hits")).ToContainTextAsync("the gallery is off while it serves");
+        await Expect(page.Locator("#add-block")).ToBeHiddenAsync();
+        await Expect(page.Locator("#neighbours-caption")).ToHaveTextAsync("Off while this model serves.");
+        await ShotAsync(page, "09-third-party");
         Assert.Empty(_problems);
     }
 

@@ -16,6 +16,7 @@ const state = {
   labelEdited: false,  // whether the user typed a label (then a new answer does not overwrite it)
   galleryOffset: 0,
   similarTo: null,     // gallery id whose neighbours are shown, or null for the chosen image's
+  galleryOff: null,    // why the gallery cannot be used with the model now serving (it gives no features), or null
 };
 
 // ---- talking to the service ----
@@ -250,6 +251,10 @@ function renderScores(top, meta) {
 async function search(seq = state.seq) {
   if (!state.file) return;
   state.similarTo = null;
+  if (state.galleryOff) {
+    $('neighbours-caption').textContent = 'Off while this model serves.';
+    return hitsEmpty(state.galleryOff);
+  }
   hitsLoading('Searching the gallery…');
   try {
     const answer = await call(`/api/gallery/search?k=${TOP_K}`, { method: 'POST', body: imageForm(state.file) });
@@ -497,13 +502,26 @@ async function loadModel() {
 
   const rows = [];
   const row = (name, value, cls) => { if (value != null && value !== '') rows.push(h('dt', { text: name }), h('dd', { class: cls }, value)); };
-  row('Preset', model.preset || 'not recorded');
+  const pr = model.profile;   // a third-party ONNX file served through its declared preprocessing
+  state.galleryOff = model.featureDim > 0 ? null
+    : `${model.file} gives no feature vectors (a third-party classifier whose profile names no feature output), so there ` +
+      'is nothing to compare with: the gallery is off while it serves. Classification works.';
+  $('add-block').hidden = state.galleryOff !== null;
+  row('Preset', model.preset || (pr ? 'third-party ONNX file, served through its profile' : 'not recorded'));
   row('Data set', p.dataset);
   for (const [key, value] of Object.entries(p.metrics ?? {})) row(metricName(key), metricValue(key, value), 'metric');
   row('Epochs', p.epochs ? String(p.epochs) : null);
-  row('Input', `${model.inputSize} × ${model.inputSize} crop of ${model.resizeSize} × ${model.resizeSize}`);
+  row('Input', `${model.inputSize} × ${model.inputSize} crop of ${model.resizeSize} × ${model.resizeSize}` +
+    (pr?.resize === 'squash' ? ' (the whole image squashed)' : ''));
+  if (pr) {
+    row('Preprocessing', `${pr.channelOrder.toUpperCase()}, pixels scaled to 0–${pr.pixelRange}, minus [${pr.mean.join(', ')}], ` +
+      `over [${pr.std.join(', ')}]; input '${pr.input}'`);
+    row('Scores', `'${pr.scores}', ${pr.scoresAre === 'logits' ? 'logits (softmax applied by the service)' : 'probabilities'}`);
+  }
   row('Classes', String(model.classes));
-  row('Features', `${model.featureDim.toLocaleString()}-d FC7`);
+  row('Features', model.featureDim > 0
+    ? `${model.featureDim.toLocaleString()}-d ${pr ? `output '${pr.features}'` : 'FC7'}`
+    : 'none: this model has no feature output, so the gallery is off');
   row('Initialisation', p.init);
   if (p.createdUtc) {
     const made = new Date(p.createdUtc);
