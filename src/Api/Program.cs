@@ -68,6 +68,7 @@ builder.Services.AddSwaggerGen(c =>
 });
 
 var app = builder.Build();
+app.UseTrustedProxyHeaders(ProxyHeaders.Read(app.Configuration));   // first, so the rate limit sees the client's address
 app.UseExceptionHandler();   // unexpected faults: a 500 problem, never a 404
 app.UseStatusCodePages();    // bodiless errors (404, 405, binding failures): problem+json
 app.UseDefaultFiles();       // "/" is wwwroot/index.html: the web page, which talks to this service only

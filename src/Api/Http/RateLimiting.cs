@@ -17,7 +17,7 @@ public static class RateLimiting
         o.AddPolicy(PerClient, http =>
         {
             var limits = http.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
-            // TODO: behind a reverse proxy every client has the proxy's address; configure ForwardedHeaders there.
+            // Behind a reverse proxy, ForwardedHeaders:TrustedProxies makes this the client's address (ProxyHeaders).
             var client = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
             return RateLimitPartition.GetFixedWindowLimiter(client, _ => new FixedWindowRateLimiterOptions
             {
