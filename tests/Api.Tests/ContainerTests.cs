@@ -17,7 +17,8 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+    /// <summary>The repository root: two folders above the calling test file (tests/Api.Tests/*.cs).</summary>
+    internal static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 
     /// <summary>What compose substitutes for <c>${NAME:-default}</c> when NAME is unset; other values as they are.</summary>

@@ -75,16 +75,8 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
         }
     }
 
-    /// <summary>The repository's models/profiles folder, where the shipped profiles live.</summary>
-    static string ShippedProfile(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "models", "profiles", name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"models/profiles/{name} not found above {AppContext.BaseDirectory}.");
-    }
+    /// <summary>A profile shipped in the repository's models/profiles.</summary>
+    static string ShippedProfile(string name) => Path.Combine(ContainerTests.Repo(), "models", "profiles", name);
 
     [Fact]
     public async Task TorchOnnxExportServesPyTorchsTop5ThroughTheApi()
