@@ -184,5 +184,42 @@ public sealed class FeatureIndexSearchTests
         var qi = Enumerable.Range(0, n).Select(i => (short)(i % 3 == 0 ? 32767 : i % 3 == 1 ? -32767 : rng.Next(-32767, 32768))).ToArray();
         Array.Fill(u, (byte)255, 0, n / 2);   // the largest products, where an int32 lane would overflow
         Assert.Equal(VectorKernels.DotScalar(u, qi), VectorKernels.Dot(u, VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock)));
+
+        var f = Gaussians(rng, n, 2);
+        var squares = VectorKernels.SquaredDistanceScalar(f, q);
+        Assert.Equal(squares, VectorKernels.SquaredDistance(f, q), squares * 1e-6);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(33)]
+    [InlineData(100)]
+    [InlineData(4096)]
+    [InlineData(4133)]
+    public void FourRowKernelsGiveEachRowItsOneRowResultBitForBit(int n)
+    {
+        // A scan reads four rows at once and the last rows one at a time: a row's score must not depend on which.
+        var rng = new Random(n);
+        var rows = Enumerable.Range(0, 4).Select(_ => Gaussians(rng, n, 2)).ToArray();
+        var q = Gaussians(rng, n, 2);
+        Span<float> d = stackalloc float[4];
+        VectorKernels.SquaredDistances(rows[0], rows[1], rows[2], rows[3], q, d);
+        for (var r = 0; r < 4; r++) Assert.Equal(VectorKernels.SquaredDistance(rows[r], q), d[r]);
+
+        var halves = rows.Select(x => x.Select(v => (Half)v).ToArray()).ToArray();
+        var scaled = VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock);
+        VectorKernels.Dots(halves[0], halves[1], halves[2], halves[3], scaled, d);
+        for (var r = 0; r < 4; r++)
+        {
+            Assert.Equal(VectorKernels.Dot(halves[r], scaled), d[r]);
+            Assert.Equal(VectorKernels.DotScalar(halves[r], q), d[r], VectorKernels.DotScalar([.. halves[r].Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]) * 1e-6);
+        }
+
+        var bytes = rows.Select(x => x.Select(v => (byte)Math.Clamp(40 * v + 128, 0, 255)).ToArray()).ToArray();
+        var qi = q.Select(v => (short)Math.Clamp(5000 * v, -32767, 32767)).ToArray();
+        Span<long> dots = stackalloc long[4];
+        VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock), dots);
+        for (var r = 0; r < 4; r++) Assert.Equal(VectorKernels.DotScalar(bytes[r], qi), dots[r]);
+        Assert.Throws<ArgumentException>(() => VectorKernels.SquaredDistance(rows[0], q.AsSpan(1)));
     }
 }

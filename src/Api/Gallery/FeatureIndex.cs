@@ -10,7 +10,7 @@ public readonly record struct Neighbour(long Id, float Distance);
 /// <summary>How <see cref="FeatureIndex"/> stores the vectors that a search scans.</summary>
 public enum VectorStorage
 {
-    /// <summary>The fp32 vectors themselves (4 bytes a value): the scan is the exact search.</summary>
+    /// <summary>The fp32 vectors themselves (4 bytes a value) are scanned: the exact search.</summary>
     Float32,
     /// <summary>An fp16 copy (2 bytes a value) is scanned; a short list is re-ranked exactly from the fp32 vectors.</summary>
     Float16,
@@ -24,8 +24,11 @@ public enum VectorStorage
 /// vectors kept in blocks of <see cref="BlockRows"/> rows in native memory on huge pages (<see cref="NativeBlock{T}"/>:
 /// no single huge array, no copy of everything on growth, fewer TLB misses).
 /// A search is one pass over the rows, split into contiguous partitions scanned in parallel (one per core by
-/// default), each keeping its own top list; the lists are then merged. A scan is memory-bound, so its floor is the
-/// bytes scanned over the memory bandwidth (docs/benchmarks.md).
+/// default), each read as four streams and keeping its own top list; the lists are then merged. A scan is
+/// memory-bound, so its floor is the bytes scanned over the memory bandwidth (docs/benchmarks.md). The fp32 scan's
+/// kernel sums in its own order, so the best 2k rows it finds are re-ranked by
+/// <see cref="TensorPrimitives.Distance"/>: results equal a brute-force search with that function, bit for bit
+/// (unless k rows lie within fp32 rounding of one another at the cut).
 /// <para>With <see cref="VectorStorage.Float16"/> or <see cref="VectorStorage.Int8"/> the scan reads a compact copy
 /// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their exact fp32
 /// distance; results (ids and distances) are then exact unless a true neighbour missed the short list (recall is
@@ -160,7 +163,9 @@ public sealed class FeatureIndex
             var skip = exclude is { } e && _rowOf.TryGetValue(e, out var excluded) ? excluded : -1;
             var take = Math.Min(k, _count - (skip >= 0 ? 1 : 0));
             if (take <= 0) return [];
-            var shortlist = Storage == VectorStorage.Float32 ? take : (int)Math.Min(_count, (long)take * RerankFactor);
+            // Float32's kernel sums in another order than TensorPrimitives.Distance, so it keeps 2k for the exact
+            // re-rank (a swap needs k rows within fp32 rounding of each other); the compact storages RerankFactor x k.
+            var shortlist = (int)Math.Min(_count, (long)take * (Storage == VectorStorage.Float32 ? 2 : RerankFactor));
             var q = new Query(query, Storage);
             var partitions = (int)Math.Clamp((long)_count * Dim / ValuesPerPartition, 1, Threads);
             Candidate[] candidates;
@@ -173,14 +178,11 @@ public sealed class FeatureIndex
                 candidates = [.. parts.SelectMany(c => c)];
             }
             Array.Sort(candidates);
-            if (Storage != VectorStorage.Float32)
-            {
-                // The exact re-rank: fp32 distances of the short list (the partitions' lists merged and cut first).
-                candidates = candidates[..Math.Min(candidates.Length, shortlist)];
-                for (var i = 0; i < candidates.Length; i++)
-                    candidates[i] = new Candidate(TensorPrimitives.Distance(Exact(candidates[i].Row), query), candidates[i].Row);
-                Array.Sort(candidates);
-            }
+            // The exact re-rank: fp32 distances of the short list (the partitions' lists merged and cut first).
+            candidates = candidates[..Math.Min(candidates.Length, shortlist)];
+            for (var i = 0; i < candidates.Length; i++)
+                candidates[i] = new Candidate(TensorPrimitives.Distance(Exact(candidates[i].Row), query), candidates[i].Row);
+            Array.Sort(candidates);
             Neighbour[] result = [.. candidates.Take(take).Select(c => new Neighbour(_ids[c.Row], c.Distance))];
             GC.KeepAlive(this);   // the blocks' finalizers must not run while spans into them are read
             return result;
@@ -188,41 +190,105 @@ public sealed class FeatureIndex
         finally { _lock.ExitReadLock(); }
     }
 
-    /// <summary>Rows [from, to) except <paramref name="skip"/>: the <paramref name="keep"/> best by the storage's distance.</summary>
+    /// <summary>Rows [from, to) except <paramref name="skip"/>: the <paramref name="keep"/> best by the storage's
+    /// (squared) distance. The range is read as four streams a quarter of it apart, four rows at a time (see
+    /// <see cref="VectorKernels"/>: one stream per core cannot reach the memory bandwidth), the last rows one by one.
+    /// The kernels' results for a chunk of rows are kept and only then combined with the rows' stored norms and
+    /// offered: a norm read that misses the cache, taken between two kernel calls, stalls the core with the streams'
+    /// loads held back behind it (that cost an fp16 scan about a quarter of its speed).</summary>
     Candidate[] Scan(Query q, int from, int to, int skip, int keep)
     {
+        const int Chunk = 256;   // steps of four rows: 8 KB of kernel results
         var best = new TopList(keep);
-        var dim = Dim;
-        var values = q.Values.Span;
-        var split = q.Split.Span;
-        var int16 = q.Int16.Span;
-        for (var row = from; row < to; row++)
+        var quarter = (to - from) / 4;
+        Span<double> raw = stackalloc double[4 * Chunk];
+        for (var start = 0; start < quarter; start += Chunk)
         {
-            if (row == skip) continue;
-            var (b, r) = (row / BlockRows, row % BlockRows);
-            float d;
-            switch (Storage)
-            {
-                case VectorStorage.Float32:
-                    d = TensorPrimitives.Distance(_exact[b].AsSpan(r * dim, dim), values);
-                    break;
-                case VectorStorage.Float16:
-                    // |x - q|^2 = |x|^2 - 2 x.q + |q|^2: one FMA a value (the fp16 kernel's products are exact).
-                    d = (float)(_norms[b].Span[r] - 2.0 * VectorKernels.Dot(_halves[b].AsSpan(r * dim, dim), split) + q.SquaredNorm);
-                    break;
-                default:
+            var steps = Math.Min(Chunk, quarter - start);
+            Kernels(q, from + start, quarter, steps, raw);
+            for (var s = 0; s < 4; s++)
+                for (var i = 0; i < steps; i++)
                 {
-                    // |o + s u - q|^2 = |x|^2 - 2 (o sum(q) + s u.q) + |q|^2, with u.q from the int16 query.
-                    var p = _quant[b].AsSpan(3 * r, 3);
-                    var dot = VectorKernels.Dot(_bytes[b].AsSpan(r * dim, dim), int16) * q.Int16Scale;
-                    d = (float)(p[2] - 2 * (p[0] * q.Sum + p[1] * dot) + q.SquaredNorm);
-                    break;
+                    var row = from + s * quarter + start + i;
+                    if (row != skip) best.Offer(Distance(q, row, raw[4 * i + s]), row);
                 }
-            }
-            best.Offer(d, row);
+        }
+        for (var row = from + 4 * quarter; row < to; row++)
+        {
+            Kernels(q, row, 0, 1, raw);   // the same row four times
+            if (row != skip) best.Offer(Distance(q, row, raw[0]), row);
         }
         return best.ToArray();
     }
+
+    /// <summary>The storage's kernel for rows first + i + s * spacing (step i, stream s): raw[4 i + s] is the squared
+    /// distance in Float32, the dot product with the query in Float16 and Int8 (Int8's scaled back by the query's int16
+    /// scale). One loop per storage, the kernel called straight from it: behind a per-step helper with a switch the
+    /// same fp16 scan ran about a quarter slower.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(Query q, int first, int spacing, int steps, Span<double> raw)
+    {
+        Span<float> d = stackalloc float[4];
+        switch (Storage)
+        {
+            case VectorStorage.Float32:
+            {
+                var values = q.Values.Span;
+                for (var i = 0; i < steps; i++)
+                {
+                    var r = first + i;
+                    VectorKernels.SquaredDistances(Exact(r), Exact(r + spacing), Exact(r + 2 * spacing), Exact(r + 3 * spacing), values, d);
+                    (raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]) = (d[0], d[1], d[2], d[3]);
+                }
+                break;
+            }
+            case VectorStorage.Float16:
+            {
+                var split = q.Split.Span;
+                for (var i = 0; i < steps; i++)
+                {
+                    var r = first + i;
+                    VectorKernels.Dots(Halves(r), Halves(r + spacing), Halves(r + 2 * spacing), Halves(r + 3 * spacing), split, d);
+                    (raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]) = (d[0], d[1], d[2], d[3]);
+                }
+                break;
+            }
+            default:
+            {
+                var int16 = q.Int16.Span;
+                var scale = q.Int16Scale;
+                Span<long> dots = stackalloc long[4];
+                for (var i = 0; i < steps; i++)
+                {
+                    var r = first + i;
+                    VectorKernels.Dots(Bytes(r), Bytes(r + spacing), Bytes(r + 2 * spacing), Bytes(r + 3 * spacing), int16, dots);
+                    (raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]) = (dots[0] * scale, dots[1] * scale, dots[2] * scale, dots[3] * scale);
+                }
+                break;
+            }
+        }
+    }
+
+    /// <summary>The storage's distance of a row from the query, from its kernel result: the squared distance in
+    /// Float32; in Float16 and Int8 |x - q|^2 expanded as |x|^2 - 2 x.q + |q|^2 (one product a value) with |x|^2
+    /// stored per row; in Int8 x = o + s u, so x.q = o sum(q) + s u.q.</summary>
+    float Distance(Query q, int row, double kernel)
+    {
+        var (b, r) = (row / BlockRows, row % BlockRows);
+        switch (Storage)
+        {
+            case VectorStorage.Float32:
+                return (float)kernel;
+            case VectorStorage.Float16:
+                return (float)(_norms[b].Span[r] - 2.0 * kernel + q.SquaredNorm);
+            default:
+                var p = _quant[b].AsSpan(3 * r, 3);
+                return (float)(p[2] - 2 * (p[0] * q.Sum + p[1] * kernel) + q.SquaredNorm);
+        }
+    }
+
+    Span<Half> Halves(int row) => _halves[row / BlockRows].AsSpan(row % BlockRows * Dim, Dim);
+    Span<byte> Bytes(int row) => _bytes[row / BlockRows].AsSpan(row % BlockRows * Dim, Dim);
 
     /// <summary>The query in the forms the scans need.</summary>
     sealed class Query
@@ -288,8 +354,8 @@ public sealed class FeatureIndex
         }
     }
 
-    /// <summary>The n smallest (distance, row) seen, as a max-heap; rows arrive in increasing order, so a tie with the
-    /// current worst is refused and ties keep the earlier row.</summary>
+    /// <summary>The n smallest (distance, row) seen, as a max-heap ordered by distance then row, so ties keep the
+    /// earlier row in whatever order rows arrive.</summary>
     sealed class TopList(int capacity)
     {
         readonly Candidate[] _heap = new Candidate[capacity];
@@ -309,8 +375,8 @@ public sealed class FeatureIndex
                 _heap[i] = c;
                 return;
             }
-            if (!(distance < _heap[0].Distance)) return;   // also refuses NaN
             var item = new Candidate(distance, row);
+            if (float.IsNaN(distance) || item.CompareTo(_heap[0]) >= 0) return;
             var at = 0;
             while (true)
             {
