@@ -23,15 +23,15 @@ public enum VectorStorage
 /// Exact nearest-neighbour search by Euclidean distance (the paper's section 4.2) over row-major (Count, Dim) fp32
 /// vectors kept in blocks of <see cref="BlockRows"/> rows in native memory on huge pages (<see cref="NativeBlock{T}"/>:
 /// no single huge array, no copy of everything on growth, fewer TLB misses).
-/// A search is one pass over the rows, split into contiguous partitions scanned in parallel (one per core by
-/// default), each read as four streams and keeping its own top list; the lists are then merged. A scan is
+/// A search is one pass over the rows, split into contiguous partitions (four per thread, one thread per core by
+/// default) scanned in parallel, each read as four streams and keeping its own top list; the lists are then merged. A scan is
 /// memory-bound, so its floor is the bytes scanned over the memory bandwidth (docs/benchmarks.md). The fp32 scan's
 /// kernel sums in its own order, so the best 2k rows it finds are re-ranked by
 /// <see cref="TensorPrimitives.Distance"/>: results equal a brute-force search with that function, bit for bit
 /// (unless k rows lie within fp32 rounding of one another at the cut).
 /// <para>With <see cref="VectorStorage.Float16"/> or <see cref="VectorStorage.Int8"/> the scan reads a compact copy
-/// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their exact fp32
-/// distance; results (ids and distances) are then exact unless a true neighbour missed the short list (recall is
+/// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their fp32
+/// distance (the best 2k of them by TensorPrimitives.Distance, as above); results (ids and distances) are then exact unless a true neighbour missed the short list (recall is
 /// measured in FeatureIndexSearchTests and docs/benchmarks.md). The fp32 vectors stay in memory for the re-rank and
 /// for <see cref="Get"/>: the compact copy saves scan bandwidth, not memory (it adds 50% or 25%).</para>
 /// Removal moves the last row into the hole, so rows stay dense. Ties go to the earlier row. Thread-safe: searches
@@ -44,6 +44,7 @@ public sealed class FeatureIndex
     const int FirstBlockRows = 64;
     /// <summary>Below this many scanned values a search stays on the calling thread (fork/join costs ~10 us).</summary>
     const long ValuesPerPartition = 1 << 20;
+    const int PartitionsPerThread = 4;
 
     readonly ReaderWriterLockSlim _lock = new();
     readonly Dictionary<long, int> _rowOf = [];
@@ -167,19 +168,39 @@ public sealed class FeatureIndex
             // re-rank (a swap needs k rows within fp32 rounding of each other); the compact storages RerankFactor x k.
             var shortlist = (int)Math.Min(_count, (long)take * (Storage == VectorStorage.Float32 ? 2 : RerankFactor));
             var q = new Query(query, Storage);
-            var partitions = (int)Math.Clamp((long)_count * Dim / ValuesPerPartition, 1, Threads);
+            // Four partitions a thread, taken by Threads workers as they come free: a core that another tenant slows
+            // down takes fewer of them instead of finishing last.
+            var partitions = (int)Math.Clamp((long)_count * Dim / ValuesPerPartition, 1, PartitionsPerThread * Threads);
             Candidate[] candidates;
             if (partitions == 1) candidates = Scan(q, 0, _count, skip, shortlist);
             else
             {
                 var parts = new Candidate[partitions][];
-                Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = partitions },
+                Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(partitions, Threads) },
                     p => parts[p] = Scan(q, (int)((long)_count * p / partitions), (int)((long)_count * (p + 1) / partitions), skip, shortlist));
                 candidates = [.. parts.SelectMany(c => c)];
             }
             Array.Sort(candidates);
-            // The exact re-rank: fp32 distances of the short list (the partitions' lists merged and cut first).
             candidates = candidates[..Math.Min(candidates.Length, shortlist)];
+            if (Storage != VectorStorage.Float32)
+            {
+                // The short list's fp32 squared distances, four rows at a time (their rows lie anywhere in memory, so
+                // one at a time each waits for memory), cut to 2k as the Float32 scan's are.
+                Span<float> d = stackalloc float[4];
+                var values = q.Values.Span;
+                var i = 0;
+                for (; i + 4 <= candidates.Length; i += 4)
+                {
+                    VectorKernels.SquaredDistances(Exact(candidates[i].Row), Exact(candidates[i + 1].Row), Exact(candidates[i + 2].Row),
+                        Exact(candidates[i + 3].Row), values, d);
+                    for (var j = 0; j < 4; j++) candidates[i + j] = candidates[i + j] with { Distance = d[j] };
+                }
+                for (; i < candidates.Length; i++)
+                    candidates[i] = candidates[i] with { Distance = VectorKernels.SquaredDistance(Exact(candidates[i].Row), values) };
+                Array.Sort(candidates);
+                candidates = candidates[..Math.Min(candidates.Length, 2 * take)];
+            }
+            // The exact re-rank: the distances results report, of the rows just read (in cache).
             for (var i = 0; i < candidates.Length; i++)
                 candidates[i] = new Candidate(TensorPrimitives.Distance(Exact(candidates[i].Row), query), candidates[i].Row);
             Array.Sort(candidates);
