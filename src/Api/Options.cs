@@ -84,7 +84,7 @@ public sealed class GalleryOptions
     public VectorStorage SearchStorage { get; set; } = VectorStorage.Float32;
     /// <summary>With Float16 or Int8: RerankFactor x k candidates are re-ranked by their exact distance.</summary>
     [Range(1, 1000)] public int RerankFactor { get; set; } = 10;
-    /// <summary>Partitions one search scans in parallel. 0: one per core.</summary>
+    /// <summary>Threads one search scans with (each takes partitions of the rows as it comes free). 0: one per core.</summary>
     [Range(0, 1024)] public int SearchThreads { get; set; }
 }
 

@@ -184,26 +184,11 @@ public static class VectorKernels
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         if (Vector512.IsHardwareAccelerated && end >= HalfBlock)
         {
+            // Two chains a row: a step is 32 halves of each of the four rows (eight independent FMA chains in all).
+            // A 64-half step with four chains a row ran 10-20% slower on rows streamed from memory.
             var mask = Vector512.Create(HalfBits);
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
-            for (; i + 2 * HalfBlock <= end; i += 2 * HalfBlock)
-            {
-                var (q0, q1, q2, q3) = (Vector512.LoadUnsafe(ref qs, i), Vector512.LoadUnsafe(ref qs, i + 16), Vector512.LoadUnsafe(ref qs, i + 32), Vector512.LoadUnsafe(ref qs, i + 48));
-                var (w, v) = (Vector512.LoadUnsafe(ref p0, i / 2), Vector512.LoadUnsafe(ref p0, i / 2 + 16));
-                a0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, a0); a1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, a1);
-                a2 = Vector512.FusedMultiplyAdd(Low(v, mask), q2, a2); a3 = Vector512.FusedMultiplyAdd(High(v, mask), q3, a3);
-                (w, v) = (Vector512.LoadUnsafe(ref p1, i / 2), Vector512.LoadUnsafe(ref p1, i / 2 + 16));
-                b0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, b0); b1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, b1);
-                b2 = Vector512.FusedMultiplyAdd(Low(v, mask), q2, b2); b3 = Vector512.FusedMultiplyAdd(High(v, mask), q3, b3);
-                (w, v) = (Vector512.LoadUnsafe(ref p2, i / 2), Vector512.LoadUnsafe(ref p2, i / 2 + 16));
-                c0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, c0); c1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, c1);
-                c2 = Vector512.FusedMultiplyAdd(Low(v, mask), q2, c2); c3 = Vector512.FusedMultiplyAdd(High(v, mask), q3, c3);
-                (w, v) = (Vector512.LoadUnsafe(ref p3, i / 2), Vector512.LoadUnsafe(ref p3, i / 2 + 16));
-                d0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, d0); d1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, d1);
-                d2 = Vector512.FusedMultiplyAdd(Low(v, mask), q2, d2); d3 = Vector512.FusedMultiplyAdd(High(v, mask), q3, d3);
-            }
-            if (i + HalfBlock <= end)
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+            for (; i + HalfBlock <= end; i += HalfBlock)
             {
                 var (q0, q1) = (Vector512.LoadUnsafe(ref qs, i), Vector512.LoadUnsafe(ref qs, i + 16));
                 var w = Vector512.LoadUnsafe(ref p0, i / 2);
@@ -214,10 +199,8 @@ public static class VectorKernels
                 c0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, c0); c1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, c1);
                 w = Vector512.LoadUnsafe(ref p3, i / 2);
                 d0 = Vector512.FusedMultiplyAdd(Low(w, mask), q0, d0); d1 = Vector512.FusedMultiplyAdd(High(w, mask), q1, d1);
-                i += HalfBlock;
             }
-            (s0, s1, s2, s3) = (Vector512.Sum((a0 + a1) + (a2 + a3)), Vector512.Sum((b0 + b1) + (b2 + b3)),
-                Vector512.Sum((c0 + c1) + (c2 + c3)), Vector512.Sum((d0 + d1) + (d2 + d3)));
+            (s0, s1, s2, s3) = (Vector512.Sum(a0 + a1), Vector512.Sum(b0 + b1), Vector512.Sum(c0 + c1), Vector512.Sum(d0 + d1));
         }
         else if (Vector256.IsHardwareAccelerated && end >= HalfBlock)
         {
