@@ -26,6 +26,7 @@ builder.Services.AddOptions<FormOptions>().Configure<IOptions<UploadOptions>>((f
 {
     // Form parsing buffers every part before the handler runs, so its limits are the upload limits.
     form.MultipartBodyLengthLimit = uploads.Value.MaxRequestBytes;
+    form.MemoryBufferThreshold = uploads.Value.MemoryBufferBytes;   // default 64 KB: a photo went through a temp file
     form.BufferBodyLengthLimit = uploads.Value.MaxRequestBytes;
     form.ValueCountLimit = 3 * uploads.Value.MaxImagesPerRequest + 8;   // images, labels, notes (default 1024)
     form.ValueLengthLimit = 4 * uploads.Value.MaxNoteLength + 1024;     // UTF-8 bytes of a label or note

@@ -155,6 +155,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
         Assert.Equal(256, form.KeyLengthLimit);                                       // default 2048
         Assert.Equal(8, form.MultipartHeadersCountLimit);                             // default 16
         Assert.Equal(8 * 1024, form.MultipartHeadersLengthLimit);                     // default 16 KB
+        Assert.Equal(1 << 20, uploads.MemoryBufferBytes);
+        Assert.Equal(uploads.MemoryBufferBytes, form.MemoryBufferThreshold);          // default 64 KB
         Assert.Equal((8L << 20, 16, 8192, 40_000_000L, 50, 100), (uploads.MaxImageBytes, uploads.MaxImagesPerRequest, uploads.MaxSide,
             uploads.MaxPixels, uploads.MaxAspectRatio, uploads.MaxK));
         Assert.Equal((300, 60), (rate.PermitLimit, rate.WindowSeconds));
