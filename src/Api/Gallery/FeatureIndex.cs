@@ -24,16 +24,17 @@ public enum VectorStorage
 /// vectors kept in blocks of <see cref="BlockRows"/> rows in native memory on huge pages (<see cref="NativeBlock{T}"/>:
 /// no single huge array, no copy of everything on growth, fewer TLB misses).
 /// A search is one pass over the rows, split into contiguous partitions (four per thread, one thread per core by
-/// default) scanned in parallel, each read as four streams and keeping its own top list; the lists are then merged. A scan is
-/// memory-bound, so its floor is the bytes scanned over the memory bandwidth (docs/benchmarks.md). The fp32 scan's
-/// kernel sums in its own order, so the best 2k rows it finds are re-ranked by
+/// default) scanned in parallel, each read as four streams and keeping its own top list; the lists are then merged.
+/// A scan is memory-bound, so its floor is the bytes scanned over the memory bandwidth (docs/benchmarks.md). The fp32
+/// scan's kernel sums in its own order, so the best 2k rows it finds are re-ranked by
 /// <see cref="TensorPrimitives.Distance"/>: results equal a brute-force search with that function, bit for bit
 /// (unless k rows lie within fp32 rounding of one another at the cut).
 /// <para>With <see cref="VectorStorage.Float16"/> or <see cref="VectorStorage.Int8"/> the scan reads a compact copy
-/// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their fp32
-/// distance (the best 2k of them by TensorPrimitives.Distance, as above); results (ids and distances) are then exact unless a true neighbour missed the short list (recall is
-/// measured in FeatureIndexSearchTests and docs/benchmarks.md). The fp32 vectors stay in memory for the re-rank and
-/// for <see cref="Get"/>: the compact copy saves scan bandwidth, not memory (it adds 50% or 25%).</para>
+/// (half or a quarter of the bytes) to pick RerankFactor x k candidates, which are then ranked by their fp32 distance
+/// (the best 2k of them by TensorPrimitives.Distance, as above); results (ids and distances) are then exact unless a
+/// true neighbour missed the short list (recall is measured in FeatureIndexSearchTests and docs/benchmarks.md). The
+/// fp32 vectors stay in memory for the re-rank and for <see cref="Get"/>: the compact copy saves scan bandwidth, not
+/// memory (it adds 50% or 25%).</para>
 /// Removal moves the last row into the hole, so rows stay dense. Ties go to the earlier row. Thread-safe: searches
 /// share a read lock, changes take the write lock.
 /// </summary>
