@@ -228,19 +228,63 @@ public sealed class FeatureIndex
         {
             var steps = Math.Min(Chunk, quarter - start);
             Kernels(q, from + start, quarter, steps, raw);
-            for (var s = 0; s < 4; s++)
-                for (var i = 0; i < steps; i++)
-                {
-                    var row = from + s * quarter + start + i;
-                    if (row != skip) best.Offer(Distance(q, row, raw[4 * i + s]), row);
-                }
+            for (var s = 0; s < 4; s++) Offer(q, from + s * quarter + start, steps, raw, s, skip, best);
         }
         for (var row = from + 4 * quarter; row < to; row++)
         {
             Kernels(q, row, 0, 1, raw);   // the same row four times
-            if (row != skip) best.Offer(Distance(q, row, raw[0]), row);
+            Offer(q, row, 1, raw, 0, skip, best);
         }
         return best.ToArray();
+    }
+
+    /// <summary>Offers rows first .. first + count - 1 except <paramref name="skip"/>, raw[4 i + stream] being the
+    /// kernel's result for row first + i, a block's rows at a time (one lookup of its norms, not one a row).</summary>
+    void Offer(Query q, int first, int count, ReadOnlySpan<double> raw, int stream, int skip, TopList best)
+    {
+        for (var done = 0; done < count;)
+        {
+            var row = first + done;
+            var n = Math.Min(count - done, BlockRows - row % BlockRows);
+            if (skip >= row && skip < row + n)
+            {
+                var before = skip - row;
+                OfferBlock(q, row, before, raw[(4 * done)..], stream, best);
+                OfferBlock(q, skip + 1, n - before - 1, raw[(4 * (done + before + 1))..], stream, best);
+            }
+            else OfferBlock(q, row, n, raw[(4 * done)..], stream, best);
+            done += n;
+        }
+    }
+
+    /// <summary>Rows first .. first + n - 1 of one block by the storage's distance: |x - q|^2 from the kernel in
+    /// Float32; in Float16 and Int8 |x - q|^2 expanded as |x|^2 - 2 x.q + |q|^2 (one product a value) with |x|^2
+    /// stored per row; in Int8 x = o + s u, so x.q = o sum(q) + s u.q.</summary>
+    void OfferBlock(Query q, int first, int n, ReadOnlySpan<double> raw, int stream, TopList best)
+    {
+        if (n <= 0) return;
+        var (b, r) = (first / BlockRows, first % BlockRows);
+        switch (Storage)
+        {
+            case VectorStorage.Float32:
+                for (var i = 0; i < n; i++) best.Offer((float)raw[4 * i + stream], first + i);
+                break;
+            case VectorStorage.Float16:
+            {
+                var norms = _norms[b].AsSpan(r, n);
+                var queryNorm = q.SquaredNorm;
+                for (var i = 0; i < n; i++) best.Offer((float)(norms[i] - 2.0 * raw[4 * i + stream] + queryNorm), first + i);
+                break;
+            }
+            default:
+            {
+                var p = _quant[b].AsSpan(3 * r, 3 * n);
+                var (sum, queryNorm) = (q.Sum, q.SquaredNorm);
+                for (var i = 0; i < n; i++)
+                    best.Offer((float)(p[3 * i + 2] - 2 * (p[3 * i] * sum + p[3 * i + 1] * raw[4 * i + stream]) + queryNorm), first + i);
+                break;
+            }
+        }
     }
 
     /// <summary>The storage's kernel for rows first + i + s * spacing (step i, stream s): raw[4 i + s] is the squared
@@ -291,58 +335,48 @@ public sealed class FeatureIndex
         }
     }
 
-    /// <summary>The storage's distance of a row from the query, from its kernel result: the squared distance in
-    /// Float32; in Float16 and Int8 |x - q|^2 expanded as |x|^2 - 2 x.q + |q|^2 (one product a value) with |x|^2
-    /// stored per row; in Int8 x = o + s u, so x.q = o sum(q) + s u.q.</summary>
-    float Distance(Query q, int row, double kernel)
-    {
-        var (b, r) = (row / BlockRows, row % BlockRows);
-        switch (Storage)
-        {
-            case VectorStorage.Float32:
-                return (float)kernel;
-            case VectorStorage.Float16:
-                return (float)(_norms[b].Span[r] - 2.0 * kernel + q.SquaredNorm);
-            default:
-                var p = _quant[b].AsSpan(3 * r, 3);
-                return (float)(p[2] - 2 * (p[0] * q.Sum + p[1] * kernel) + q.SquaredNorm);
-        }
-    }
-
     Span<Half> Halves(int row) => _halves[row / BlockRows].AsSpan(row % BlockRows * Dim, Dim);
     Span<byte> Bytes(int row) => _bytes[row / BlockRows].AsSpan(row % BlockRows * Dim, Dim);
 
-    /// <summary>The query in the forms the scans need.</summary>
+    /// <summary>The query in the forms the scans need, in buffers the calling thread keeps for its next search (a
+    /// search runs on one thread, which holds its query until it returns; fresh pinned arrays cost ~20 us each).</summary>
     sealed class Query
     {
+        [ThreadStatic] static float[]? t_values, t_split;
+        [ThreadStatic] static short[]? t_int16;
+
         public Query(ReadOnlySpan<float> query, VectorStorage storage)
         {
-            Values = Aligned(query);
+            var n = query.Length;
+            Values = Aligned(ref t_values, n);
+            query.CopyTo(Values.Span);
             if (storage == VectorStorage.Float16)
             {
-                // Clamped as stored values are, so the scaled query stays finite.
-                var clamped = new float[query.Length];
-                for (var i = 0; i < query.Length; i++)
+                // Clamped as stored values are, so the scaled query stays finite; written in the kernel's layout
+                // (VectorKernels.SplitPairs).
+                Split = Aligned(ref t_split, n);
+                var split = Split.Span;
+                double norm = 0;
+                for (var i = 0; i < n; i++)
                 {
-                    clamped[i] = Math.Clamp(query[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
-                    SquaredNorm += (double)clamped[i] * clamped[i];
-                    clamped[i] *= VectorKernels.HalfQueryScale;
+                    var v = Math.Clamp(query[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+                    norm += (double)v * v;
+                    split[VectorKernels.SplitIndex(i, n, VectorKernels.HalfBlock)] = v * VectorKernels.HalfQueryScale;
                 }
-                Split = Aligned<float>(VectorKernels.SplitPairs<float>(clamped, VectorKernels.HalfBlock));
+                SquaredNorm = norm;
                 return;
             }
             if (storage != VectorStorage.Int8) return;
             // Int16 with the largest magnitude at 32767: relative rounding 1.5e-5, far below the uint8 storage's.
             var max = TensorPrimitives.MaxMagnitude(query);
             Int16Scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
-            var int16 = new short[query.Length];
-            for (var i = 0; i < query.Length; i++) int16[i] = (short)Math.Clamp(Math.Round(query[i] / Int16Scale), -32767, 32767);
-            Int16 = Aligned<short>(VectorKernels.SplitPairs<short>(int16, VectorKernels.ByteBlock));
-            foreach (var v in query)
-            {
-                Sum += v;
-                SquaredNorm += (double)v * v;
-            }
+            Int16 = Aligned(ref t_int16, n);
+            var int16 = Int16.Span;
+            var inverse = 1 / Int16Scale;
+            for (var i = 0; i < n; i++)
+                int16[VectorKernels.SplitIndex(i, n, VectorKernels.ByteBlock)] = (short)Math.Clamp(Math.Round(query[i] * inverse), -32767, 32767);
+            Sum = TensorPrimitives.Sum(query);   // fp32 sums: the dot products they enter are re-ranked exactly
+            SquaredNorm = TensorPrimitives.SumOfSquares(query);
         }
 
         public Memory<float> Values { get; }
@@ -354,16 +388,14 @@ public sealed class FeatureIndex
         public double Sum { get; }
         public double SquaredNorm { get; }   // of the values as the storage's kernel sees them
 
-        /// <summary>A copy starting on a 64-byte boundary (in a pinned array, so it stays there), as the rows do: a
-        /// vector load then never straddles two cache lines.</summary>
-        static Memory<T> Aligned<T>(ReadOnlySpan<T> values) where T : unmanaged
+        /// <summary>n values starting on a 64-byte boundary (in a pinned array, so they stay there), as the rows do:
+        /// a vector load then never straddles two cache lines.</summary>
+        static Memory<T> Aligned<T>(ref T[]? cache, int n) where T : unmanaged
         {
             var size = Unsafe.SizeOf<T>();
-            var array = GC.AllocateUninitializedArray<T>(values.Length + 64 / size, pinned: true);
-            var offset = (int)((64 - Marshal.UnsafeAddrOfPinnedArrayElement(array, 0) % 64) % 64) / size;
-            var aligned = array.AsMemory(offset, values.Length);
-            values.CopyTo(aligned.Span);
-            return aligned;
+            if (cache is null || cache.Length < n + 64 / size) cache = GC.AllocateUninitializedArray<T>(n + 64 / size, pinned: true);
+            var offset = (int)((64 - Marshal.UnsafeAddrOfPinnedArrayElement(cache, 0) % 64) % 64) / size;
+            return cache.AsMemory(offset, n);
         }
     }
 
@@ -383,7 +415,15 @@ public sealed class FeatureIndex
         readonly Candidate[] _heap = new Candidate[capacity];
         int _n;
 
+        /// <summary>Keeps (distance, row) if it is among the best so far: once full, one comparison for most rows.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Offer(float distance, int row)
+        {
+            if (_n == _heap.Length && distance > _heap[0].Distance) return;
+            Insert(distance, row);
+        }
+
+        void Insert(float distance, int row)
         {
             if (_n < _heap.Length)
             {

@@ -32,14 +32,16 @@ public static class VectorKernels
     /// </summary>
     public static T[] SplitPairs<T>(ReadOnlySpan<T> query, int block)
     {
-        var split = query.ToArray();
-        for (var b = 0; b + block <= query.Length; b += block)
-            for (var j = 0; j < block / 2; j++)
-            {
-                split[b + j] = query[b + 2 * j];
-                split[b + block / 2 + j] = query[b + 2 * j + 1];
-            }
+        var split = new T[query.Length];
+        for (var i = 0; i < query.Length; i++) split[SplitIndex(i, query.Length, block)] = query[i];
         return split;
+    }
+
+    /// <summary>Where value <paramref name="i"/> of <paramref name="n"/> goes in <see cref="SplitPairs{T}"/>'s layout.</summary>
+    public static int SplitIndex(int i, int n, int block)
+    {
+        var b = i - i % block;
+        return b + block > n ? i : b + i % block / 2 + i % 2 * (block / 2);
     }
 
     static void CheckLengths(int n, int l0, int l1, int l2, int l3, int results)
