@@ -14,6 +14,12 @@ public enum ExecutionProvider
     Cuda,
 }
 
+public static class ExecutionProviders
+{
+    /// <summary>How logs, metrics and answers name the provider that runs a model (Cpu or Cuda): "CPU", "CUDA".</summary>
+    public static string Label(this ExecutionProvider provider) => provider == ExecutionProvider.Cuda ? "CUDA" : "CPU";
+}
+
 /// <summary>The "Inference" section.</summary>
 public sealed class InferenceOptions
 {

@@ -240,15 +240,17 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
             services => services.AddSingleton<Inference.IInferenceGate>(gate));
         var client = await factory.ReadyClientAsync();
         var batcher = factory.Services.GetRequiredService<Inference.InferenceBatcher>();
-        var crop = new float[3 * 56 * 56];
+        using var lease = factory.Services.GetRequiredService<Serving.ServingHost>().Acquire();
+        var pre = lease.Model.Preprocessor;
+        var image = new AlexNet.Model.Imaging.PreparedImage(new byte[pre.ResizeSize * pre.ResizeSize * 3], pre.ResizeSize);
         var batchesBefore = await Http.MetricAsync(client, "alexnet_inference_batch_size_sum");
 
         gate.Hold();
-        var first = batcher.EnqueueAsync(crop, CancellationToken.None);
+        var first = batcher.EnqueueAsync(lease.Generation, image, pre.Center, CancellationToken.None);
         await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
         using var cts = new CancellationTokenSource();
-        var cancelled = batcher.EnqueueAsync(crop, cts.Token);
-        var kept = batcher.EnqueueAsync(crop, CancellationToken.None);
+        var cancelled = batcher.EnqueueAsync(lease.Generation, image, pre.Center, cts.Token);
+        var kept = batcher.EnqueueAsync(lease.Generation, image, pre.Center, CancellationToken.None);
         await cts.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(5)));   // at once, not after the model

@@ -105,7 +105,7 @@ public static class MemoryBench
         var options = new InferenceOptions { Provider = ExecutionProvider.Cpu };
         using var classifier = ForwardBench.Load(model, options);
         Console.WriteLine($"model loaded: {Rss()}");
-        InferenceBatcher.WarmUp(classifier, maxBatch);
+        classifier.WarmUp(maxBatch);
         Console.WriteLine($"after batches of 1 and {maxBatch}: {Rss()}");
         for (var n = 1; n <= maxBatch; n++) classifier.Run(new float[n * classifier.RowLength], n);
         Console.WriteLine($"after every batch size 1..{maxBatch}: {Rss()}");

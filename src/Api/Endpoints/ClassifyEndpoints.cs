@@ -1,7 +1,5 @@
 using AlexNet.Api.Http;
-using AlexNet.Api.Inference;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Endpoints;
 
@@ -31,56 +29,26 @@ public static class ClassifyEndpoints
 
     /// <param name="k">How many classes to return (1 to Uploads:MaxK; more than the model has gives them all).</param>
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
-    public static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync(HttpRequest request,
-        InferencePipeline pipeline, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options, CancellationToken ct,
+    public static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync([AsParameters] UploadServices s,
         int k = 5, bool tenCrop = false)
     {
-        try
-        {
-            using var slot = admission.Enter();   // 503 at capacity, before the body is read
-            using var lease = host.Acquire();   // one model for the whole request, even across a reload
-            var model = lease.Classifier.Model;
-            CheckK(k, options.Value);
-            var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
-            var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. images.Select(i => i.Bytes)], tenCrop, ct);
-            SetCacheHeader(request.HttpContext, answers);
-            return TypedResults.Ok(ClassifyResponse.From(model, answers, k, tenCrop));
-        }
-        catch (ProblemException p)
-        {
-            return p.ToResult(request.HttpContext);
-        }
+        using var slot = s.Admission.Enter();   // 503 at capacity, before the body is read
+        using var lease = s.Host.Acquire();     // one generation for the whole request, even across a reload
+        s.CheckK(k);
+        var answers = await s.AnalyzeAsync(lease.Generation, await s.ReadAsync(), tenCrop);
+        return TypedResults.Ok(ClassifyResponse.From(lease.Model, answers, k, tenCrop));
     }
 
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
-    public static async Task<Results<Ok<FeaturesResponse>, ProblemHttpResult>> FeaturesAsync(HttpRequest request,
-        InferencePipeline pipeline, ModelHost host, AdmissionControl admission, IOptions<UploadOptions> options, CancellationToken ct,
+    public static async Task<Results<Ok<FeaturesResponse>, ProblemHttpResult>> FeaturesAsync([AsParameters] UploadServices s,
         bool tenCrop = false)
     {
-        try
-        {
-            using var slot = admission.Enter();
-            using var lease = host.Acquire();
-            var model = lease.Classifier.Model;
-            if (!model.HasFeatures) throw ProblemException.NoFeatures(model.FileName);
-            var images = await Uploads.ReadAsync(request, options.Value, options.Value.MaxImagesPerRequest, ct);
-            var answers = await pipeline.AnalyzeAsync(lease.Classifier, [.. images.Select(i => i.Bytes)], tenCrop, ct);
-            SetCacheHeader(request.HttpContext, answers);
-            return TypedResults.Ok(new FeaturesResponse(model.Fingerprint, tenCrop, model.FeatureDim,
-                [.. answers.Select((a, i) => new ImageFeatures(i, a.Cached, a.Prediction.Features))]));
-        }
-        catch (ProblemException p)
-        {
-            return p.ToResult(request.HttpContext);
-        }
+        using var slot = s.Admission.Enter();
+        using var lease = s.Host.Acquire();
+        var model = lease.Model;
+        if (!model.HasFeatures) throw RefusedException.NoFeatures(model.FileName);
+        var answers = await s.AnalyzeAsync(lease.Generation, await s.ReadAsync(), tenCrop);
+        return TypedResults.Ok(new FeaturesResponse(model.Fingerprint, tenCrop, model.FeatureDim,
+            [.. answers.Select((a, i) => new ImageFeatures(i, a.Cached, a.Prediction.Features))]));
     }
-
-    internal static void CheckK(int k, UploadOptions options)
-    {
-        if (k < 1 || k > options.MaxK)
-            throw ProblemException.BadRequest($"k is {k}; send a k from 1 to {options.MaxK}.");
-    }
-
-    internal static void SetCacheHeader(HttpContext http, IEnumerable<Analysis> answers) =>
-        http.Response.Headers["X-Cache"] = answers.All(a => a.Cached) ? "hit" : "miss";
 }

@@ -1,14 +1,15 @@
 using AlexNet.Api.Gallery;
 using AlexNet.Api.Http;
 using AlexNet.Api.Inference;
+using AlexNet.Api.Serving;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Endpoints;
 
 /// <summary>
-/// /health/live: the process answers. /health/ready: the model is loaded, warmed up and the gallery loaded; the
-/// answer names the execution provider. Both are mapped in every environment and are not rate limited.
+/// /health/live: the process answers. /health/ready: a generation serves (the model is loaded and warmed up, the
+/// gallery indexed for it); the answer names the execution provider, and until then the reason says what is under way. Both are mapped in every environment and are not rate limited.
 /// </summary>
 public static class HealthEndpoints
 {
@@ -25,22 +26,18 @@ public static class HealthEndpoints
 
     public static Ok<LivenessResponse> Live() => TypedResults.Ok(new LivenessResponse("alive"));
 
-    public static Results<Ok<ReadinessResponse>, ProblemHttpResult> Ready(ModelHost host, InferenceBatcher batcher, GalleryService gallery,
+    public static Results<Ok<ReadinessResponse>, ProblemHttpResult> Ready(ServingHost host, InferenceBatcher batcher, GalleryService gallery,
         IOptions<InferenceOptions> options, HttpContext http)
     {
-        var classifier = host.Classifier;
-        var reason = classifier is null ? host.Failure ?? "the model is loading"
-            : !batcher.WarmedUp ? "the model is warming up"
-            : !gallery.Loaded ? "the gallery is loading"
-            : null;
-        if (reason is null)
-            return TypedResults.Ok(new ReadinessResponse("ready", classifier!.Provider, classifier.Model.FileName, classifier.Model.Fingerprint,
-                gallery.Count, batcher.QueueLength));
+        if (host.Current is { } current)
+            return TypedResults.Ok(new ReadinessResponse("ready", current.Classifier.Provider.Label(), current.Model.FileName,
+                current.Fingerprint, gallery.Count, batcher.QueueLength));
+        var reason = host.NotReadyReason ?? "the model is loading";
         http.Response.Headers.RetryAfter = options.Value.RetryAfterSeconds.ToString();
         return TypedResults.Problem($"Not ready: {reason}.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready",
             extensions: new Dictionary<string, object?>
             {
-                ["provider"] = classifier?.Provider ?? "none",
+                ["provider"] = "none",
                 ["requestedProvider"] = options.Value.Provider.ToString(),
                 ["reason"] = reason,
             });

@@ -1,11 +1,11 @@
 using AlexNet.Api.Http;
-using AlexNet.Api.Inference;
+using AlexNet.Api.Serving;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AlexNet.Api.Endpoints;
 
 /// <summary>GET /api/model: what the loaded model says about itself; GET /api/model/conv1.png: its conv1 kernels;
-/// POST /api/model/reload: the configured file again (<see cref="ModelReloader"/>).</summary>
+/// POST /api/model/reload: the configured file again (<see cref="ModelLoader"/>).</summary>
 public static class ModelEndpoints
 {
     public static RouteGroupBuilder MapModelEndpoints(this RouteGroupBuilder api)
@@ -31,52 +31,31 @@ public static class ModelEndpoints
         return api;
     }
 
-    public static async Task<Results<Ok<ReloadResponse>, ProblemHttpResult>> ReloadAsync(ModelReloader reloader, HttpContext http)
+    public static async Task<Results<Ok<ReloadResponse>, ProblemHttpResult>> ReloadAsync(ModelLoader loader, HttpContext http)
     {
-        try
-        {
-            var r = await reloader.ReloadAsync(http.RequestAborted);
-            var m = r.Current.Model;
-            return TypedResults.Ok(new ReloadResponse(r.Changed, r.PreviousFingerprint, m.Fingerprint, m.FileName, r.Current.Provider,
-                r.GalleryImages, Math.Round(r.Took.TotalSeconds, 3)));
-        }
-        catch (ProblemException p)
-        {
-            return p.ToResult(http);
-        }
+        var r = await loader.ReloadAsync(http.RequestAborted);
+        var m = r.Current.Model;
+        return TypedResults.Ok(new ReloadResponse(r.Changed, r.PreviousFingerprint, m.Fingerprint, m.FileName, r.Current.Classifier.Provider.Label(),
+            r.GalleryImages, Math.Round(r.Took.TotalSeconds, 3)));
     }
 
     /// <summary>The path is the loaded model's, never a client's: <c>models/x.onnx</c> gives <c>models/x.conv1.png</c>.</summary>
-    public static Results<PhysicalFileHttpResult, ProblemHttpResult> Conv1(ModelHost host, HttpContext http)
+    public static Results<PhysicalFileHttpResult, ProblemHttpResult> Conv1(ServingHost host, HttpContext http)
     {
-        try
-        {
-            var model = host.Require().Model;
-            var path = Path.Combine(Path.GetDirectoryName(model.Path)!, Path.GetFileNameWithoutExtension(model.Path) + ".conv1.png");
-            if (!File.Exists(path))
-                throw ProblemException.NotFound($"The model {model.FileName} has no conv1 picture ({Path.GetFileName(path)} beside it).");
-            http.Response.Headers.CacheControl = "no-cache";   // a new model file may come with a new picture; revalidate
-            return TypedResults.PhysicalFile(path, "image/png", lastModified: File.GetLastWriteTimeUtc(path));
-        }
-        catch (ProblemException p)
-        {
-            return p.ToResult(http);
-        }
+        var model = host.Require().Model;
+        var path = Path.Combine(Path.GetDirectoryName(model.Path)!, Path.GetFileNameWithoutExtension(model.Path) + ".conv1.png");
+        if (!File.Exists(path))
+            throw RefusedException.NotFound($"The model {model.FileName} has no conv1 picture ({Path.GetFileName(path)} beside it).");
+        http.Response.Headers.CacheControl = "no-cache";   // a new model file may come with a new picture; revalidate
+        return TypedResults.PhysicalFile(path, "image/png", lastModified: File.GetLastWriteTimeUtc(path));
     }
 
-    public static Results<Ok<ModelResponse>, ProblemHttpResult> Get(ModelHost host, HttpContext http)
+    public static Results<Ok<ModelResponse>, ProblemHttpResult> Get(ServingHost host)
     {
-        try
-        {
-            var classifier = host.Require();
-            var m = classifier.Model;
-            return TypedResults.Ok(new ModelResponse(m.FileName, m.Fingerprint, m.Preset, classifier.Provider, m.InputSize, m.ResizeSize,
-                m.Classes, m.FeatureDim, [.. m.Labels.Select((l, i) => new ClassInfo(i, l, m.Synsets[i]))], m.Provenance,
-                m.Metadata, m.Profile));
-        }
-        catch (ProblemException p)
-        {
-            return p.ToResult(http);
-        }
+        var generation = host.Require();
+        var m = generation.Model;
+        return TypedResults.Ok(new ModelResponse(m.FileName, m.Fingerprint, m.Preset, generation.Classifier.Provider.Label(), m.InputSize,
+            m.ResizeSize, m.Classes, m.FeatureDim, [.. m.Labels.Select((l, i) => new ClassInfo(i, l, m.Synsets[i]))], m.Provenance,
+            m.Metadata, m.Profile));
     }
 }

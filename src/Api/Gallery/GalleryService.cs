@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using AlexNet.Api.Http;
 using AlexNet.Api.Inference;
+using AlexNet.Api.Serving;
 using AlexNet.Model.Imaging;
 using Microsoft.Extensions.Options;
 using SixLabors.ImageSharp;
@@ -13,55 +13,39 @@ namespace AlexNet.Api.Gallery;
 public sealed record GalleryEntry(long Id, string? Label, string? Note, DateTimeOffset CreatedUtc, string Sha256, int Width, int Height);
 
 /// <summary>
-/// The gallery: SQLite for durability, a <see cref="FeatureIndex"/> in memory for search. At start every row is
-/// read; rows whose vectors came from another model are re-embedded from their stored normalised copy with the
-/// current model (and written back) before the service is ready, so one index never mixes two models' features.
-/// The same happens when the model is replaced while serving (<see cref="SwitchModel"/>). Changes go to disk first,
-/// then to memory.
+/// The gallery: SQLite for durability, a <see cref="FeatureIndex"/> in memory for search, built for each model put
+/// in service and published with it as one <see cref="Generation"/>. Rows whose vectors came from another model are
+/// re-embedded from their stored normalised copy with the new model (and written back) before it serves, so one
+/// index never mixes two models' features (<see cref="SwitchModel"/>, at start and on reload). Changes go to disk
+/// first, then to the index of the generation in service.
 /// </summary>
-public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> options, IOptions<InferenceOptions> inference,
-    IHostEnvironment env, ILogger<GalleryService> log) : IHostedService, IDisposable
+public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> options, IOptions<InferenceOptions> inference,
+    IHostEnvironment env, ILogger<GalleryService> log) : IDisposable
 {
     readonly GalleryOptions _options = options.Value;
-    readonly Lock _lock = new();
+    readonly Lock _lock = new();   // held while a generation is published, so no write lands between index and swap
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
     GalleryStore? _store;
-    volatile IndexState? _state;   // replaced whole, so a search sees one model's index and its fingerprint together
-    volatile bool _loaded;
-
-    /// <summary>The search index and the model whose vectors it holds. No index while a model without features serves
-    /// (a profiled third-party classifier): the rows stay on disk, listed but not searchable.</summary>
-    sealed record IndexState(FeatureIndex? Index, string Fingerprint, string ModelFile)
-    {
-        public FeatureIndex Searchable => Index ?? throw ProblemException.NoFeatures(ModelFile);
-    }
 
     public string DatabasePath { get; } = OptionsRegistration.Resolve(env, options.Value.DatabasePath);
-    public bool Loaded => _loaded;
 
     public int Count
     {
         get { lock (_lock) return _entries.Count; }
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Opens (or creates) the database; throws naming the path when it cannot.</summary>
+    public void Open()
     {
-        if (host.Classifier is not { } classifier) return Task.CompletedTask;   // not ready; ModelHost says why
-        var watch = Stopwatch.StartNew();
         _store = new GalleryStore(DatabasePath);
         if (_store.JournalMode != "wal")
             log.LogWarning("Gallery database {Path} runs in journal mode {Mode}, not WAL.", DatabasePath, _store.JournalMode);
-        int rows, stale;
-        lock (_lock) (rows, stale) = LoadIndex(classifier);
-        _loaded = true;
-        log.LogInformation("Gallery {Path}: {Count} images ({Stale} re-embedded for model {Fingerprint}) in {Ms} ms.",
-            DatabasePath, rows, stale, classifier.Model.Fingerprint, watch.ElapsedMilliseconds);
-        return Task.CompletedTask;
     }
 
     /// <summary>Reads every row, re-embeds those of another model and makes the index and the entries from them.
-    /// Call under the lock. Returns the rows read and how many were stale.</summary>
-    (int Rows, int Stale) LoadIndex(OnnxClassifier classifier)
+    /// Call under the lock. Returns the index (null for a model without features: the rows stay on disk, listed
+    /// but not searchable), the rows read and how many were stale.</summary>
+    (FeatureIndex? Index, int Rows, int Stale) LoadIndex(OnnxClassifier classifier)
     {
         var model = classifier.Model;
         var rows = _store!.ReadAll();
@@ -69,9 +53,8 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         {
             _entries.Clear();
             foreach (var r in rows) _entries[r.Id] = Entry(r);
-            _state = new IndexState(null, model.Fingerprint, model.FileName);
             ApiMetrics.GalleryImages.Set(_entries.Count);
-            return (rows.Count, 0);
+            return (null, rows.Count, 0);
         }
         var stale = rows.Where(r => IsStale(r, model)).ToList();
         var fresh = Reembed(classifier, stale);
@@ -85,41 +68,34 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
             index.Add(r.Id, fresh.TryGetValue(r.Id, out var f) ? f : r.Features);
             _entries[r.Id] = Entry(r);
         }
-        _state = new IndexState(index, model.Fingerprint, model.FileName);
         ApiMetrics.GalleryImages.Set(_entries.Count);
-        return (rows.Count, stale.Count);
+        return (index, rows.Count, stale.Count);
     }
 
     static bool IsStale(GalleryRecord r, ModelInfo model) => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim;
 
     /// <summary>
-    /// Re-embeds the gallery for <paramref name="next"/>, then calls <paramref name="swap"/> (which puts the model in
-    /// service) under the write lock, together with the new index: no write lands between the two, and no search
-    /// sees one model's query against the other's vectors. Most of the work happens first, with writes still open
-    /// (each re-embedded row is written back with the new fingerprint, so a crash part-way loses nothing: the next
-    /// start re-embeds what is left); under the lock only rows added meanwhile are re-embedded.
+    /// Builds the index of <paramref name="next"/>'s vectors, re-embedding the rows of other models, then calls
+    /// <paramref name="publish"/> (which puts model and index in service as one generation) under the write lock: no
+    /// write lands between the two. Most of the work happens first, with writes still open (each re-embedded row is
+    /// written back with the new fingerprint, so a crash part-way loses nothing: the next start re-embeds what is
+    /// left); under the lock only rows added meanwhile are re-embedded.
     /// </summary>
-    public void SwitchModel(OnnxClassifier next, Action swap)
+    public void SwitchModel(OnnxClassifier next, Action<FeatureIndex?> publish)
     {
-        if (_store is null)
-        {
-            swap();
-            return;
-        }
+        var store = _store ?? throw new InvalidOperationException("The gallery is not open.");
         var watch = Stopwatch.StartNew();
-        if (next.Model.HasFeatures) Reembed(next, [.. _store.ReadAll().Where(r => IsStale(r, next.Model))]);
+        if (next.Model.HasFeatures) Reembed(next, [.. store.ReadAll().Where(r => IsStale(r, next.Model))]);
         var open = watch.ElapsedMilliseconds;
-        int rows, stale;
         lock (_lock)
         {
-            (rows, stale) = LoadIndex(next);
-            swap();
+            var (index, rows, late) = LoadIndex(next);
+            publish(index);
+            log.LogInformation("Gallery {Path}: {Count} images indexed for model {Fingerprint} in {Ms} ms ({Held} ms with writes " +
+                "held, {Late} re-embedded then).", DatabasePath, rows, next.Model.Fingerprint, watch.ElapsedMilliseconds,
+                watch.ElapsedMilliseconds - open, late);
         }
-        log.LogInformation("Gallery: {Count} images re-embedded for model {Fingerprint} in {Ms} ms ({Held} ms with writes held, " +
-            "{Late} added meanwhile).", rows, next.Model.Fingerprint, watch.ElapsedMilliseconds, watch.ElapsedMilliseconds - open, stale);
     }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Vectors for rows of another model, computed from their stored prepared copies (central crop) and
     /// written back with the model's fingerprint.</summary>
@@ -170,9 +146,9 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         return [.. ids.Select((id, i) => (id, features.AsSpan(i * model.FeatureDim, model.FeatureDim).ToArray()))];
     }
 
-    IndexState State => _state ?? throw ProblemException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
-        inference.Value.RetryAfterSeconds);
-    GalleryStore Store => _store ?? throw ProblemException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
+    /// <summary>The generation in service; a 503 refusal before the gallery is loaded for it.</summary>
+    Generation Current => host.Require();
+    GalleryStore Store => _store ?? throw RefusedException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
         inference.Value.RetryAfterSeconds);
 
     /// <summary>Stores the images (one transaction), then indexes them. Returns the fingerprint of the model whose
@@ -183,17 +159,17 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         var store = Store;
         lock (_lock)
         {
-            var state = State;   // stable under the lock: SwitchModel replaces it under the same lock
-            var index = state.Searchable;   // before anything is stored
+            var current = Current;   // stable under the lock: SwitchModel publishes under the same lock
+            var index = current.Searchable;   // before anything is stored
             if (_entries.Count + images.Count > _options.MaxImages)
-                throw new ProblemException(StatusCodes.Status409Conflict, "Gallery full",
+                throw new RefusedException(Refusal.Conflict, "Gallery full",
                     $"The gallery holds {_entries.Count} of at most {_options.MaxImages} images (Gallery:MaxImages); these " +
                     $"{images.Count} would pass the limit. Nothing was added: delete images first, or raise the limit.");
-            if (images.Any(m => m.Fingerprint != state.Fingerprint) && host.Classifier is { } current)
+            if (images.Any(m => m.Fingerprint != current.Fingerprint))
             {
-                var fresh = Embed(current, [.. images.Select((m, i) => ((long)i, ((byte[], int)?)(m.PreparedPng, m.PreparedSize)))]).ToDictionary();
-                images = [.. images.Select((m, i) => m.Fingerprint == state.Fingerprint ? m
-                    : fresh.TryGetValue(i, out var f) ? m with { Fingerprint = state.Fingerprint, Features = f }
+                var fresh = Embed(current.Classifier, [.. images.Select((m, i) => ((long)i, ((byte[], int)?)(m.PreparedPng, m.PreparedSize)))]).ToDictionary();
+                images = [.. images.Select((m, i) => m.Fingerprint == current.Fingerprint ? m
+                    : fresh.TryGetValue(i, out var f) ? m with { Fingerprint = current.Fingerprint, Features = f }
                     : throw new InvalidOperationException($"A new gallery image's prepared copy does not decode (image {i})."))];
             }
             var now = DateTimeOffset.UtcNow;
@@ -206,7 +182,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
                 created[i] = _entries[ids[i]] = new GalleryEntry(ids[i], m.Label, m.Note, now, m.Sha256, m.Width, m.Height);
             }
             ApiMetrics.GalleryImages.Set(_entries.Count);
-            return (state.Fingerprint, created);
+            return (current.Fingerprint, created);
         }
     }
 
@@ -216,7 +192,7 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
         lock (_lock)
         {
             if (!store.Delete(id)) return false;
-            State.Index?.Remove(id);
+            host.Current?.Index?.Remove(id);
             _entries.Remove(id);
             ApiMetrics.GalleryImages.Set(_entries.Count);
             return true;
@@ -225,34 +201,30 @@ public sealed class GalleryService(ModelHost host, IOptions<GalleryOptions> opti
 
     public GalleryEntry? Get(long id)
     {
-        _ = State;
+        _ = Current;
         lock (_lock) return _entries.GetValueOrDefault(id);
     }
 
     public (int Total, GalleryEntry[] Page) List(int offset, int limit)
     {
-        _ = State;
+        _ = Current;
         lock (_lock) return (_entries.Count, [.. _entries.Values.Skip(offset).Take(limit)]);
     }
 
     public byte[]? Thumbnail(long id) => Store.ReadThumbnail(id);
 
-    /// <summary>The k nearest gallery images to <paramref name="query"/>, a vector of the model with
-    /// <paramref name="fingerprint"/>; null when the gallery now holds another model's vectors (the model was replaced
-    /// while the request ran: compute the query again).</summary>
-    public (GalleryEntry Entry, float Distance)[]? Search(float[] query, string fingerprint, int k)
-    {
-        var state = State;
-        return state.Fingerprint == fingerprint ? Describe(state.Searchable.Search(query, k)) : null;
-    }
+    /// <summary>The k nearest gallery images to <paramref name="query"/>, a vector of <paramref name="generation"/>'s
+    /// model, among that generation's vectors.</summary>
+    public (GalleryEntry Entry, float Distance)[] Search(Generation generation, float[] query, int k) =>
+        Describe(generation.Searchable.Search(query, k));
 
-    /// <summary>The k nearest gallery images to gallery image <paramref name="id"/> (itself left out), and the model
-    /// whose vectors were compared; null when there is no such image.</summary>
+    /// <summary>The k nearest gallery images to gallery image <paramref name="id"/> (itself left out) in the generation
+    /// now serving, and the model whose vectors were compared; null when there is no such image.</summary>
     public (string Fingerprint, (GalleryEntry Entry, float Distance)[] Hits)? SimilarTo(long id, int k)
     {
-        var state = State;
-        var index = state.Searchable;
-        return index.Get(id) is { } vector ? (state.Fingerprint, Describe(index.Search(vector, k, exclude: id))) : null;
+        var current = Current;
+        var index = current.Searchable;
+        return index.Get(id) is { } vector ? (current.Fingerprint, Describe(index.Search(vector, k, exclude: id))) : null;
     }
 
     (GalleryEntry Entry, float Distance)[] Describe(Neighbour[] hits)

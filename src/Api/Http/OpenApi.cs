@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json;
 using AlexNet.Model.Imaging;
 using Microsoft.AspNetCore.Http.Json;
@@ -15,6 +16,40 @@ public sealed record ResponseExample(int Status, object Example);
 
 public static class OpenApiConventions
 {
+    /// <summary>Swagger (OpenAPI 3) for the minimal-API endpoints, with their XML comments and the X-Api-Key scheme.</summary>
+    public static IServiceCollection AddApiDocs(this IServiceCollection services)
+    {
+        services.AddEndpointsApiExplorer();
+        return services.AddSwaggerGen(c =>
+        {
+            c.SwaggerDoc("v1", new OpenApiInfo
+            {
+                Title = "AlexNet inference",
+                Version = "v1",
+                Description = "Top-k classification, FC7 features and a nearest-neighbour image gallery on an exported AlexNet (ONNX Runtime). " +
+                    "Errors are application/problem+json. Gallery writes need the X-Api-Key header.",
+            });
+            c.AddSecurityDefinition("ApiKey", new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = ApiKeyFilter.Header,
+                Description = "The server's Security:ApiKey. Without one configured, writes are refused.",
+            });
+            c.OperationFilter<ApiOperationFilter>();
+            c.DocumentFilter<MetricsDocumentFilter>();
+            c.IncludeXmlComments(Assembly.GetExecutingAssembly());
+        });
+    }
+
+    /// <summary>/swagger/v1/swagger.json and Swagger UI at /swagger.</summary>
+    public static WebApplication UseApiDocs(this WebApplication app)
+    {
+        app.UseSwagger();
+        app.UseSwaggerUI(c => c.DocumentTitle = "AlexNet inference");
+        return app;
+    }
+
     /// <summary>Documents the image body and the problems an upload can get.</summary>
     public static RouteHandlerBuilder AcceptsImages(this RouteHandlerBuilder builder, bool many, bool labels = false) => builder
         .WithMetadata(new ImageUploadMetadata(many, labels))

@@ -11,7 +11,7 @@ public sealed record Upload(byte[] Bytes, string? Label, string? Note);
 /// Reads images from a request, checking sizes before anything is decoded (AspNetCore.Docs file-uploads): a
 /// multipart form with one or more file fields named <c>image</c> (and optional <c>label</c>/<c>note</c> fields,
 /// matched to the images by position), or a raw body whose Content-Type is image/* (label and note from the query).
-/// The declared media type is not trusted: the decoder checks the bytes. Throws <see cref="ProblemException"/>.
+/// The declared media type is not trusted: the decoder checks the bytes. Throws <see cref="RefusedException"/>.
 /// </summary>
 public static class Uploads
 {
@@ -23,7 +23,7 @@ public static class Uploads
         {
             return await ReadCoreAsync(request, o, maxImages, ct);
         }
-        catch (ProblemException p) when (p.Status == StatusCodes.Status413PayloadTooLarge)
+        catch (RefusedException p) when (p.Kind == Refusal.TooLarge)
         {
             // The rest of the body stays unread and Kestrel resets the connection rather than drain it: say so, or the
             // client sends its next request on a connection that is about to go (HttpClient then fails it).
@@ -35,21 +35,21 @@ public static class Uploads
     static async Task<IReadOnlyList<Upload>> ReadCoreAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
     {
         if (request.ContentLength > o.MaxRequestBytes)
-            throw ProblemException.TooLarge($"The request body is {request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}.");
+            throw RefusedException.TooLarge($"The request body is {request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}.");
         var type = request.ContentType is { } ct0 && MediaTypeHeaderValue.TryParse(ct0, out var parsed) ? parsed : null;
         if (type is null)
             throw request.ContentLength is null or 0 && !request.Headers.ContainsKey(HeaderNames.TransferEncoding)
-                ? ProblemException.BadRequest(Hint("The request has no body."))
-                : ProblemException.Unsupported(Hint("The request has no valid Content-Type."));
+                ? RefusedException.BadInput(Hint("The request has no body."))
+                : RefusedException.Unsupported(Hint("The request has no valid Content-Type."));
         if (type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             return await ReadFormAsync(request, o, maxImages, ct);
         if (type.MediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
         {
             var bytes = await ReadBodyAsync(request.Body, o.MaxImageBytes, ct);
-            if (bytes.Length == 0) throw ProblemException.BadRequest(Hint("The image is empty."));
+            if (bytes.Length == 0) throw RefusedException.BadInput(Hint("The image is empty."));
             return [new Upload(bytes, Text(request.Query["label"], "label", o.MaxLabelLength), Text(request.Query["note"], "note", o.MaxNoteLength))];
         }
-        throw ProblemException.Unsupported(Hint($"Content-Type {type.MediaType} is not accepted."));
+        throw RefusedException.Unsupported(Hint($"Content-Type {type.MediaType} is not accepted."));
     }
 
     static async Task<IReadOnlyList<Upload>> ReadFormAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
@@ -62,15 +62,15 @@ public static class Uploads
         catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) &&
             !e.Message.Contains("boundary", StringComparison.OrdinalIgnoreCase))   // a 200-character boundary is malformed, not large
         {
-            throw ProblemException.TooLarge($"The form exceeds a limit: {e.Message}");   // FormOptions, see Program.cs
+            throw RefusedException.TooLarge($"The form exceeds a limit: {e.Message}");   // FormOptions, see Program.cs
         }
         catch (InvalidDataException e)
         {
-            throw ProblemException.BadRequest(Hint($"The multipart form is malformed: {e.Message}"));
+            throw RefusedException.BadInput(Hint($"The multipart form is malformed: {e.Message}"));
         }
         catch (IOException e) when (e.Message.Contains("Unexpected end", StringComparison.OrdinalIgnoreCase))
         {
-            throw ProblemException.BadRequest(Hint($"The multipart form is malformed: {e.Message}"));
+            throw RefusedException.BadInput(Hint($"The multipart form is malformed: {e.Message}"));
         }
         catch (BadHttpRequestException e)
         {
@@ -78,11 +78,11 @@ public static class Uploads
         }
         var files = form.Files.GetFiles(Field);
         if (files.Count == 0)
-            throw ProblemException.BadRequest(Hint(form.Files.Count > 0
+            throw RefusedException.BadInput(Hint(form.Files.Count > 0
                 ? $"The form has files named {string.Join(", ", form.Files.Select(f => $"'{f.Name}'").Distinct())} but none named '{Field}'."
                 : $"The form has no file field named '{Field}'."));
         if (files.Count > maxImages)
-            throw ProblemException.TooLarge($"The form has {files.Count} images; this endpoint takes at most {maxImages} per request.");
+            throw RefusedException.TooLarge($"The form has {files.Count} images; this endpoint takes at most {maxImages} per request.");
         var labels = form["label"];
         var notes = form["note"];
         var uploads = new List<Upload>(files.Count);
@@ -90,9 +90,9 @@ public static class Uploads
         {
             var file = files[i];
             var which = files.Count > 1 ? $"Image {i} (0-based)" : "The image";
-            if (file.Length == 0) throw ProblemException.BadRequest(Hint($"{which} is empty."));
+            if (file.Length == 0) throw RefusedException.BadInput(Hint($"{which} is empty."));
             if (file.Length > o.MaxImageBytes)
-                throw ProblemException.TooLarge($"{which} is {file.Length:N0} bytes; the limit is {o.MaxImageBytes:N0} per image.");
+                throw RefusedException.TooLarge($"{which} is {file.Length:N0} bytes; the limit is {o.MaxImageBytes:N0} per image.");
             await using var stream = file.OpenReadStream();
             var bytes = await ReadBodyAsync(stream, o.MaxImageBytes, ct);
             uploads.Add(new Upload(bytes, Text(i < labels.Count ? labels[i] : null, "label", o.MaxLabelLength),
@@ -112,7 +112,7 @@ public static class Uploads
             while ((read = await body.ReadAsync(chunk, ct)) > 0)
             {
                 if (buffer.Length + read > limit)
-                    throw ProblemException.TooLarge($"The image is larger than {limit:N0} bytes.");
+                    throw RefusedException.TooLarge($"The image is larger than {limit:N0} bytes.");
                 buffer.Write(chunk, 0, read);
             }
         }
@@ -123,17 +123,21 @@ public static class Uploads
         return buffer.ToArray();
     }
 
-    /// <summary>Kestrel's own refusals while the body is read: 413 past MaxRequestBodySize, 400 for a broken body.</summary>
-    static ProblemException FromKestrel(BadHttpRequestException e) => e.StatusCode == StatusCodes.Status413PayloadTooLarge
-        ? ProblemException.TooLarge($"The request body is larger than the server accepts ({e.Message}).")
-        : new ProblemException(e.StatusCode, "Bad request", e.Message);
+    /// <summary>Kestrel's own refusals while the body is read: 413 past MaxRequestBodySize, 408 below the minimum data
+    /// rate, 400 for a broken body.</summary>
+    static RefusedException FromKestrel(BadHttpRequestException e) => e.StatusCode switch
+    {
+        StatusCodes.Status413PayloadTooLarge => RefusedException.TooLarge($"The request body is larger than the server accepts ({e.Message})."),
+        StatusCodes.Status408RequestTimeout => new(Refusal.Timeout, "Request timeout", $"The body arrived too slowly ({e.Message})."),
+        _ => new(Refusal.BadInput, "Bad request", e.Message),
+    };
 
     static string? Text(string? value, string name, int max)
     {
         if (string.IsNullOrWhiteSpace(value)) return null;
         value = value.Trim();
-        if (value.Length > max) throw ProblemException.BadRequest($"The {name} has {value.Length} characters; the limit is {max}.");
-        if (value.Any(char.IsControl)) throw ProblemException.BadRequest($"The {name} contains control characters.");
+        if (value.Length > max) throw RefusedException.BadInput($"The {name} has {value.Length} characters; the limit is {max}.");
+        if (value.Any(char.IsControl)) throw RefusedException.BadInput($"The {name} contains control characters.");
         return value;
     }
 

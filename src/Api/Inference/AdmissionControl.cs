@@ -1,4 +1,3 @@
-using AlexNet.Api.Http;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Inference;
@@ -30,7 +29,7 @@ public sealed class AdmissionControl(IOptions<InferenceOptions> options)
         {
             Interlocked.Decrement(ref _inFlight);
             ApiMetrics.Rejected.WithLabels("at_capacity").Inc();
-            throw ProblemException.Overloaded(
+            throw RefusedException.Overloaded(
                 $"The service is at capacity ({Limit} requests in progress). Retry after {_options.RetryAfterSeconds} s.", _options.RetryAfterSeconds);
         }
         ApiMetrics.InFlight.Set(InFlight);

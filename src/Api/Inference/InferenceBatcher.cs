@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using AlexNet.Api.Http;
+using AlexNet.Api.Serving;
 using AlexNet.Model.Imaging;
 using Microsoft.Extensions.Options;
 
@@ -9,7 +9,7 @@ namespace AlexNet.Api.Inference;
 /// <summary>One crop's answer: softmax probabilities (classes) and FC7 features (FeatureDim).</summary>
 public sealed record Prediction(float[] Probabilities, float[] Features);
 
-/// <summary>A hook the batcher awaits before each ONNX Runtime call (not the warm-up). None are registered in
+/// <summary>A hook the batcher awaits before each ONNX Runtime call it makes (warm-up runs are not its). None are registered in
 /// production; tests register one to hold the model busy and fill the queue.</summary>
 public interface IInferenceGate
 {
@@ -20,35 +20,32 @@ public interface IInferenceGate
 /// Reads a bounded channel of crops and runs them through the model in batches (STYLE.md, "Background batching"):
 /// wait for one crop, take more until MaxBatchSize or MaxBatchDelayMs, run (n, 3, S, S) once, hand each request its
 /// row. A full channel answers 503 at once; a throwing Run fails only its batch; cancelled requests are skipped;
-/// on stop new work is refused and what is queued is drained. Warms the model up before it reads anything.
-/// Each crop carries the classifier it was prepared for (and a reference to it), so while a model swap is under
-/// way a batch never mixes two models: a crop of the other model waits for the next batch.
-/// <para>On the CPU provider a run takes a turn of the <see cref="Scheduler"/> (decodes wait, see
-/// <see cref="CoreScheduler"/>), and while the batch has room it also waits for images still being decoded. Metrics:
+/// on stop new work is refused and what is queued is drained. Each crop carries the generation it was prepared for
+/// (and a reference to it), so while a model swap is under way a batch never mixes two models: a crop of the other
+/// model waits for the next batch.
+/// <para>On the CPU provider a run takes a turn of the <see cref="CoreScheduler"/> (decodes wait), and while the batch has room it also waits for images still being decoded. Metrics:
 /// alexnet_inference_queue_seconds (enqueue to run, per crop), alexnet_inference_batch_seconds (the ONNX Runtime
 /// call), alexnet_inference_batch_size. Crops given as a prepared image and a window are written straight into
 /// the batch's input, and the outputs land in reused buffers: per crop only its answer is allocated.</para>
 /// </summary>
 public sealed class InferenceBatcher : BackgroundService
 {
-    readonly ModelHost _host;
+    readonly CoreScheduler _scheduler;
     readonly InferenceOptions _options;
     readonly IInferenceGate[] _gates;
     readonly ILogger<InferenceBatcher> _log;
     readonly Channel<Request> _queue;
-    volatile bool _warmedUp;
     Request? _carried;     // read while a batch of another model was being collected; it starts the next batch
     float[] _input = [];   // (MaxBatchSize, 3, S, S), reused; grows if a new model has a larger input
     float[] _probabilities = [], _features = [];   // (MaxBatchSize, classes), (MaxBatchSize, FeatureDim), reused
 
-    public InferenceBatcher(ModelHost host, IOptions<InferenceOptions> options, IEnumerable<IInferenceGate> gates,
+    public InferenceBatcher(CoreScheduler scheduler, IOptions<InferenceOptions> options, IEnumerable<IInferenceGate> gates,
         ILogger<InferenceBatcher> log)
     {
-        _host = host;
+        _scheduler = scheduler;
         _options = options.Value;
         _gates = [.. gates];
         _log = log;
-        Scheduler = new CoreScheduler(_options.MaxConcurrentDecodes);
         _queue = Channel.CreateBounded<Request>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             SingleReader = true,
@@ -56,40 +53,20 @@ public sealed class InferenceBatcher : BackgroundService
         });
     }
 
-    /// <summary>True once the model has answered a warm-up batch.</summary>
-    public bool WarmedUp => _warmedUp;
     public int QueueLength => _queue.Reader.Count;
-    /// <summary>Decode slots and model turns (InferencePipeline decodes through it).</summary>
-    public CoreScheduler Scheduler { get; }
-
-    /// <summary>Queues one crop for the model now serving (see the other overload).</summary>
-    public Task<Prediction> EnqueueAsync(float[] chw, CancellationToken cancellationToken)
-    {
-        using var lease = _host.Acquire();
-        return EnqueueAsync(lease.Classifier, chw, cancellationToken);
-    }
-
-    /// <summary>Queues one crop (3 x S x S floats, 0..255) for <paramref name="classifier"/>, which the caller holds
-    /// (a <see cref="ModelLease"/>). Throws a 503 <see cref="ProblemException"/> when the queue is full.</summary>
-    public Task<Prediction> EnqueueAsync(OnnxClassifier classifier, float[] chw, CancellationToken cancellationToken)
-    {
-        if (chw.Length != classifier.RowLength)
-            throw new ArgumentException($"A crop has {classifier.RowLength} floats, got {chw.Length}.", nameof(chw));
-        return Enqueue(new Request(classifier, chw, null, default, cancellationToken));
-    }
 
     /// <summary>Queues the crop <paramref name="window"/> of <paramref name="image"/> (prepared at the model's
-    /// ResizeSize) for <paramref name="classifier"/>, which the caller holds. The batcher writes the crop into the
-    /// batch's input itself, so no crop buffer is allocated. Throws a 503 <see cref="ProblemException"/> when the
-    /// queue is full.</summary>
-    public Task<Prediction> EnqueueAsync(OnnxClassifier classifier, PreparedImage image, CropWindow window, CancellationToken cancellationToken)
+    /// ResizeSize) for <paramref name="generation"/>'s model, which the caller holds (a <see cref="GenerationLease"/>).
+    /// The batcher writes the crop into the batch's input itself, so no crop buffer is allocated. Throws a 503
+    /// <see cref="RefusedException"/> when the queue is full.</summary>
+    public Task<Prediction> EnqueueAsync(Generation generation, PreparedImage image, CropWindow window, CancellationToken cancellationToken)
     {
-        var (resize, input) = (classifier.Model.ResizeSize, classifier.Model.InputSize);
+        var (resize, input) = (generation.Model.ResizeSize, generation.Model.InputSize);
         if (image.Size != resize || image.Rgb.Length != image.Length)
             throw new ArgumentException($"The model needs images prepared at {resize}, got {image.Size}.", nameof(image));
         if (window.X < 0 || window.Y < 0 || window.X + input > resize || window.Y + input > resize)
             throw new ArgumentOutOfRangeException(nameof(window), $"Crop at ({window.X}, {window.Y}) leaves the {resize}x{resize} image.");
-        return Enqueue(new Request(classifier, null, image, window, cancellationToken));
+        return Enqueue(new Request(generation, image, window, cancellationToken));
     }
 
     Task<Prediction> Enqueue(Request request)
@@ -98,7 +75,7 @@ public sealed class InferenceBatcher : BackgroundService
         {
             request.Dispose();
             ApiMetrics.Rejected.WithLabels("queue_full").Inc();
-            throw ProblemException.Overloaded(
+            throw RefusedException.Overloaded(
                 $"The inference queue is full ({_options.QueueCapacity} crops waiting). Retry after {_options.RetryAfterSeconds} s.",
                 _options.RetryAfterSeconds);
         }
@@ -109,12 +86,6 @@ public sealed class InferenceBatcher : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
-        if (_host.Classifier is not { } classifier)
-        {
-            _queue.Writer.TryComplete();
-            return;
-        }
-        WarmUp(classifier);
         var batch = new List<Request>(_options.MaxBatchSize);
         try
         {
@@ -140,24 +111,7 @@ public sealed class InferenceBatcher : BackgroundService
         }
     }
 
-    void WarmUp(OnnxClassifier classifier)
-    {
-        var watch = Stopwatch.StartNew();
-        WarmUp(classifier, _options.MaxBatchSize);
-        _warmedUp = true;
-        ApiMetrics.Ready.Set(1);
-        _log.LogInformation("Model warmed up on {Provider} in {Ms} ms (batches of 1 and {Max}).", classifier.Provider,
-            watch.ElapsedMilliseconds, _options.MaxBatchSize);
-    }
-
-    /// <summary>The first Run allocates and picks kernels; do it for a lone crop and a full batch before serving.</summary>
-    public static void WarmUp(OnnxClassifier classifier, int maxBatchSize)
-    {
-        foreach (var n in new[] { 1, maxBatchSize }.Distinct())
-            classifier.Run(new float[n * classifier.RowLength], n);
-    }
-
-    /// <summary>Fills <paramref name="batch"/> with crops of one classifier: the carried one first, then the queue.</summary>
+    /// <summary>Fills <paramref name="batch"/> with crops of one generation: the carried one first, then the queue.</summary>
     async Task CollectAsync(List<Request> batch, CancellationToken stoppingToken, bool wait = true)
     {
         var reader = _queue.Reader;
@@ -171,7 +125,7 @@ public sealed class InferenceBatcher : BackgroundService
             if (request is not null)
             {
                 if (request.Task.IsCompleted) request.Dispose();   // a cancelled request is already answered
-                else if (batch.Count > 0 && request.Classifier != batch[0].Classifier)
+                else if (batch.Count > 0 && request.Generation != batch[0].Generation)
                 {
                     _carried = request;   // another model's crop: it starts the next batch
                     break;
@@ -179,12 +133,12 @@ public sealed class InferenceBatcher : BackgroundService
                 else batch.Add(request);
                 continue;
             }
-            if (wait && batch.Count > 0 && batch[0].Classifier.Provider == "CPU" && Scheduler.Pending > 0
+            if (wait && batch.Count > 0 && batch[0].Generation.Classifier.Provider == ExecutionProvider.Cpu && _scheduler.Pending > 0
                 && Stopwatch.GetTimestamp() < decodesUntil)
             {
                 // Images being decoded will join this batch: wait for a crop, for the count to fall, or for the bound.
-                var fell = Scheduler.PendingFell;
-                if (Scheduler.Pending == 0) continue;
+                var fell = _scheduler.PendingFell;
+                if (_scheduler.Pending == 0) continue;
                 using var bound = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 bound.CancelAfter(TimeSpan.FromSeconds((double)(decodesUntil - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
                 try
@@ -225,7 +179,7 @@ public sealed class InferenceBatcher : BackgroundService
             });
             if (batch.Count == 0) return;
             var n = batch.Count;
-            var classifier = batch[0].Classifier;   // each request holds a reference, so it lives until they are disposed
+            var classifier = batch[0].Generation.Classifier;   // each request holds a reference, so it lives until they are disposed
             foreach (var gate in _gates) await gate.WaitAsync(n, stoppingToken);
             var (row, c, d) = (classifier.RowLength, classifier.Model.Classes, classifier.Model.FeatureDim);
             var max = _options.MaxBatchSize;
@@ -235,7 +189,7 @@ public sealed class InferenceBatcher : BackgroundService
             var (input, probabilities, features) = (_input, _probabilities, _features);
             var pre = classifier.Model.Preprocessor;
             for (var i = 0; i < n; i++) batch[i].WriteTo(pre, input.AsSpan(i * row, row));
-            using (classifier.Provider == "CPU" ? await Scheduler.TurnAsync(stoppingToken) : default)
+            using (classifier.Provider == ExecutionProvider.Cpu ? await _scheduler.TurnAsync(stoppingToken) : default)
             {
                 var start = Stopwatch.GetTimestamp();
                 foreach (var r in batch) ApiMetrics.QueueSeconds.Observe(Stopwatch.GetElapsedTime(r.Enqueued, start).TotalSeconds);
@@ -259,7 +213,7 @@ public sealed class InferenceBatcher : BackgroundService
         {
             foreach (var r in batch)
             {
-                r.Fail(ProblemException.Overloaded("The service is stopping.", _options.RetryAfterSeconds));   // no-op when answered
+                r.Fail(RefusedException.Overloaded("The service is stopping.", _options.RetryAfterSeconds));   // no-op when answered
                 r.Dispose();
             }
             batch.Clear();
@@ -267,37 +221,32 @@ public sealed class InferenceBatcher : BackgroundService
     }
 
     /// <summary>One crop waiting for the model; cancelling its token answers it at once and the batcher skips it.
-    /// Holds a reference to its classifier until disposed, so a swapped-out model lives until its crops have run.</summary>
+    /// Holds a reference to its generation until disposed, so a swapped-out model lives until its crops have run.</summary>
     sealed class Request : IDisposable
     {
         readonly TaskCompletionSource<Prediction> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         readonly CancellationTokenRegistration _registration;
         int _disposed;
 
-        readonly float[]? _chw;
-        readonly PreparedImage? _image;
+        readonly PreparedImage _image;
         readonly CropWindow _window;
 
-        /// <summary>A crop as CHW floats (<paramref name="chw"/>) or as a window of a prepared image.</summary>
-        public Request(OnnxClassifier classifier, float[]? chw, PreparedImage? image, CropWindow window, CancellationToken cancellationToken)
+        /// <summary>The crop <paramref name="window"/> of a prepared image.</summary>
+        public Request(Generation generation, PreparedImage image, CropWindow window, CancellationToken cancellationToken)
         {
-            if (!classifier.TryAddRef())
-                throw new InvalidOperationException("The classifier was released; the caller must hold a ModelLease while it enqueues.");
-            Classifier = classifier;
-            (_chw, _image, _window) = (chw, image, window);
+            if (!generation.TryAddRef())
+                throw new InvalidOperationException("The generation was released; the caller must hold a GenerationLease while it enqueues.");
+            Generation = generation;
+            (_image, _window) = (image, window);
             _registration = cancellationToken.Register(() => _done.TrySetCanceled(cancellationToken));
         }
 
-        public OnnxClassifier Classifier { get; }
+        public Generation Generation { get; }
         /// <summary>When it was queued (Stopwatch ticks), for alexnet_inference_queue_seconds.</summary>
         public long Enqueued { get; } = Stopwatch.GetTimestamp();
 
         /// <summary>Writes the crop as (3, S, S) floats into its row of the batch.</summary>
-        public void WriteTo(ImagePreprocessor pre, Span<float> row)
-        {
-            if (_chw is not null) _chw.CopyTo(row);
-            else pre.WriteCrop(_image!, _window, row);
-        }
+        public void WriteTo(ImagePreprocessor pre, Span<float> row) => pre.WriteCrop(_image, _window, row);
         public Task<Prediction> Task => _done.Task;
         public void Complete(Prediction p) => _done.TrySetResult(p);
         public void Fail(Exception e) => _done.TrySetException(e);
@@ -305,7 +254,7 @@ public sealed class InferenceBatcher : BackgroundService
         {
             if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             _registration.Dispose();
-            Classifier.Release();
+            Generation.Release();
         }
     }
 }

@@ -1,14 +1,15 @@
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
-using AlexNet.Api.Http;
+using AlexNet.Api.Serving;
 using AlexNet.Model.Imaging;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Inference;
 
-/// <summary>An image's answer and whether it came from the cache.</summary>
-public sealed record Analysis(Prediction Prediction, bool Cached);
+/// <summary>An image's answer, whether it came from the cache, the SHA-256 of its bytes (hex), and the decoded image
+/// when the caller asked to keep it (a gallery add stores it).</summary>
+public sealed record Analysis(Prediction Prediction, bool Cached, string Sha256, DecodedImage? Image = null);
 
 /// <summary>A decoded upload after the paper's first step, and its size as decoded (after EXIF orientation).</summary>
 public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height);
@@ -17,8 +18,9 @@ public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height)
 /// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (in the batcher's
 /// <see cref="CoreScheduler"/> decode slots), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
 /// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
-/// the model fingerprint and the crop mode. Every method takes the classifier the request holds
-/// (<see cref="ModelHost.Acquire"/>), so a model swap mid-request cannot mix two models in one answer.
+/// the model fingerprint and the crop mode. Every method takes the generation the request holds
+/// (<see cref="ServingHost.Acquire"/>), so a model swap mid-request cannot mix two models in one answer. Classify,
+/// features, search and gallery adds all come through <see cref="AnalyzeAsync(Generation, IReadOnlyList{byte[]}, bool, bool, CancellationToken)"/>.
 /// </summary>
 public sealed class InferencePipeline : IDisposable
 {
@@ -29,43 +31,44 @@ public sealed class InferencePipeline : IDisposable
     readonly CoreScheduler _scheduler;
     readonly int _maxAspectRatio;
 
-    public InferencePipeline(InferenceBatcher batcher, IOptions<InferenceOptions> inference,
-        IOptions<UploadOptions> uploads, IOptions<CacheOptions> cacheOptions)
+    public InferencePipeline(InferenceBatcher batcher, CoreScheduler scheduler, IOptions<UploadOptions> uploads,
+        IOptions<CacheOptions> cacheOptions)
     {
         _batcher = batcher;
         _cacheOptions = cacheOptions.Value;
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
         _decoder = new SafeImageDecoder(new DecoderLimits { MaxSide = uploads.Value.MaxSide, MaxPixels = uploads.Value.MaxPixels });
         _maxAspectRatio = uploads.Value.MaxAspectRatio;
-        _scheduler = batcher.Scheduler;
+        _scheduler = scheduler;
     }
 
     public SafeImageDecoder Decoder => _decoder;
 
-    /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="ProblemException"/>.</summary>
-    public Task<Analysis[]> AnalyzeAsync(OnnxClassifier classifier, IReadOnlyList<byte[]> images, bool tenCrop, CancellationToken ct) =>
-        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(classifier, bytes, tenCrop, i, images.Count, ct)));
+    /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="RefusedException"/>.</summary>
+    /// <param name="keepImage">Decode even when the answer is cached, and return the decoded image (a gallery add stores it).</param>
+    public Task<Analysis[]> AnalyzeAsync(Generation generation, IReadOnlyList<byte[]> images, bool tenCrop, bool keepImage, CancellationToken ct) =>
+        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(generation, bytes, tenCrop, keepImage, i, images.Count, ct)));
 
-    public async Task<Analysis> AnalyzeAsync(OnnxClassifier classifier, byte[] bytes, bool tenCrop, int index, int count, CancellationToken ct)
+    async Task<Analysis> AnalyzeAsync(Generation generation, byte[] bytes, bool tenCrop, bool keepImage, int index, int count, CancellationToken ct)
     {
-        var key = CacheKey(classifier, bytes, tenCrop);
-        if (_cacheOptions.Enabled && _cache.TryGetValue(key, out Prediction? hit) && hit is not null)
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var key = $"{generation.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{sha256}";
+        if (!keepImage && _cacheOptions.Enabled && _cache.TryGetValue(key, out Prediction? hit) && hit is not null)
         {
             ApiMetrics.Cache.WithLabels("hit").Inc();
-            return new Analysis(hit, Cached: true);
+            return new Analysis(hit, Cached: true, sha256);
         }
-        if (_cacheOptions.Enabled) ApiMetrics.Cache.WithLabels("miss").Inc();
+        if (_cacheOptions.Enabled && !keepImage) ApiMetrics.Cache.WithLabels("miss").Inc();
         using var pending = _scheduler.Arrive();   // until its crops are queued, a batch may wait for it
-        var decoded = await PrepareAsync(classifier, bytes, index, count, ct);
-        var prediction = await PredictAsync(classifier, decoded.Prepared, tenCrop, ct, pending);
+        var decoded = await PrepareAsync(generation.Model, bytes, index, count, ct);
+        var prediction = await PredictAsync(generation, decoded.Prepared, tenCrop, ct, pending);
         Remember(key, prediction);
-        return new Analysis(prediction, Cached: false);
+        return new Analysis(prediction, Cached: false, sha256, keepImage ? decoded : null);
     }
 
     /// <summary>Decodes and applies the paper's first step (shorter side to ResizeSize, central square).</summary>
-    public async Task<DecodedImage> PrepareAsync(OnnxClassifier classifier, byte[] bytes, int index, int count, CancellationToken ct)
+    async Task<DecodedImage> PrepareAsync(ModelInfo model, byte[] bytes, int index, int count, CancellationToken ct)
     {
-        var model = classifier.Model;
         using var slot = await _scheduler.DecodeAsync(ct);
         try
         {
@@ -75,7 +78,7 @@ public sealed class InferencePipeline : IDisposable
         }
         catch (ImageRejectedException e)
         {
-            throw ProblemException.From(e, index, count);
+            throw RefusedException.From(e, index, count);
         }
     }
 
@@ -86,7 +89,7 @@ public sealed class InferencePipeline : IDisposable
         var (longer, shorter) = (Math.Max(width, height), Math.Min(width, height));
         if (longer <= (long)shorter * _maxAspectRatio) return;
         var which = count > 1 ? $"Image {index} (0-based): " : "";
-        throw new ProblemException(StatusCodes.Status422UnprocessableEntity, "Image shape not accepted",
+        throw new RefusedException(Refusal.Unprocessable, "Image shape not accepted",
             $"{which}The image is {width}x{height}, an aspect ratio of {(double)longer / shorter:0.#}:1; the limit is " +
             $"{_maxAspectRatio}:1, because the shorter side is scaled to {resizeSize} pixels before the central crop. " +
             "Crop it closer to square and send it again.");
@@ -94,10 +97,9 @@ public sealed class InferencePipeline : IDisposable
 
     /// <summary>The central crop's answer, or the mean of the 10 crops' probabilities and features. <paramref name="pending"/>
     /// (from <see cref="CoreScheduler.Arrive"/>) is let go once the crops are queued.</summary>
-    public async Task<Prediction> PredictAsync(OnnxClassifier classifier, PreparedImage prepared, bool tenCrop, CancellationToken ct,
-        IDisposable? pending = null)
+    async Task<Prediction> PredictAsync(Generation generation, PreparedImage prepared, bool tenCrop, CancellationToken ct, IDisposable pending)
     {
-        var model = classifier.Model;
+        var model = generation.Model;
         var pre = model.Preprocessor;
         IReadOnlyList<CropWindow> crops = tenCrop ? pre.TenCrops : [pre.Center];
         // If one crop is refused (queue full), cancel the ones already queued.
@@ -106,7 +108,7 @@ public sealed class InferencePipeline : IDisposable
         try
         {
             foreach (var crop in crops)
-                answers.Add(_batcher.EnqueueAsync(classifier, prepared, crop, linked.Token));   // written into the batch there
+                answers.Add(_batcher.EnqueueAsync(generation, prepared, crop, linked.Token));   // written into the batch there
         }
         catch
         {
@@ -115,7 +117,7 @@ public sealed class InferencePipeline : IDisposable
         }
         finally
         {
-            pending?.Dispose();
+            pending.Dispose();
         }
         var results = await Task.WhenAll(answers);
         if (results.Length == 1) return results[0];
@@ -131,9 +133,6 @@ public sealed class InferencePipeline : IDisposable
         return new Prediction(probabilities, features);
     }
 
-    public void Remember(OnnxClassifier classifier, byte[] bytes, bool tenCrop, Prediction prediction) =>
-        Remember(CacheKey(classifier, bytes, tenCrop), prediction);
-
     void Remember(string key, Prediction prediction)
     {
         if (!_cacheOptions.Enabled) return;
@@ -142,9 +141,6 @@ public sealed class InferencePipeline : IDisposable
             Size = 4L * (prediction.Probabilities.Length + prediction.Features.Length) + 128,   // bytes, roughly
         });
     }
-
-    static string CacheKey(OnnxClassifier classifier, byte[] bytes, bool tenCrop) =>
-        $"{classifier.Model.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
 
     public void Dispose() => _cache.Dispose();
 }

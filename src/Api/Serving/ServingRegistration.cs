@@ -1,0 +1,27 @@
+using AlexNet.Api.Gallery;
+using AlexNet.Api.Inference;
+using Microsoft.Extensions.Options;
+
+namespace AlexNet.Api.Serving;
+
+public static class ServingRegistration
+{
+    /// <summary>
+    /// One generation (model + gallery index) in service at a time, one batcher, one analysis pipeline. Hosted
+    /// services start in this order, before Kestrel listens: <see cref="ModelLoader"/> loads and checks the model and
+    /// opens the gallery (warm-up and indexing go on in the background), then the batcher starts reading its queue.
+    /// </summary>
+    public static IServiceCollection AddServing(this IServiceCollection services)
+    {
+        services.AddSingleton<ServingHost>();
+        services.AddSingleton<GalleryService>();
+        services.AddSingleton<ModelLoader>();   // also POST /api/model/reload
+        services.AddHostedService(sp => sp.GetRequiredService<ModelLoader>());
+        services.AddSingleton(sp => new CoreScheduler(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.MaxConcurrentDecodes));
+        services.AddSingleton<InferenceBatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
+        services.AddSingleton<InferencePipeline>();
+        services.AddSingleton<AdmissionControl>();   // 503 beyond Inference:MaxRequestsInFlight, before reading bodies
+        return services;
+    }
+}
