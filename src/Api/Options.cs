@@ -63,7 +63,7 @@ public sealed class UploadOptions
     /// 64 KB sent every photo through a file: at concurrency 16 that cost 1.3-1.6 ms of CPU an image and 8-10% of the
     /// throughput (docs/benchmarks.md). Memory held: at most this much per request in flight.</summary>
     [Range(0, 1 << 30)] public int MemoryBufferBytes { get; set; } = 1 << 20;
-    /// <summary>Pixel budget of one decoded image (notes/imagesharp-hardening.md); over it the answer is 422.</summary>
+    /// <summary>Pixel budget of one decoded image (docs/security.md); over it the answer is 422.</summary>
     [Range(1, 65_535)] public int MaxSide { get; set; } = 8192;
     [Range(1, 1L << 32)] public long MaxPixels { get; set; } = 40_000_000;
     /// <summary>Longer side over shorter side. The shorter side is scaled to the model's resize size before the central
@@ -74,6 +74,34 @@ public sealed class UploadOptions
     [Range(1, 100_000)] public int MaxNoteLength { get; set; } = 2000;
     /// <summary>Largest k for classification and search.</summary>
     [Range(1, 10_000)] public int MaxK { get; set; } = 100;
+    /// <summary>Upload requests one client address may have in progress at once (reading the body, decoding, queued);
+    /// beyond it the answer is 429 at once, so one address cannot hold every slot with slow bodies.</summary>
+    [Range(1, 100_000)] public int MaxUploadsPerClient { get; set; } = 16;
+    /// <summary>Bytes of request bodies the service holds at once, in memory and temp files together (each upload
+    /// reserves its Content-Length, or MaxRequestBytes when it sends none, until it is answered); beyond it 503.</summary>
+    [Range(1, 1L << 40)] public long MaxBufferedBytes { get; set; } = 512L << 20;
+    /// <summary>Seconds a request body may take to arrive in full; past it the answer is 408.</summary>
+    [Range(1, 3600)] public int BodyTimeoutSeconds { get; set; } = 60;
+}
+
+/// <summary>The "Server" section: Kestrel's connection limits (docs/security.md).</summary>
+public sealed class ServerOptions
+{
+    /// <summary>Connections open at once. 0: half the process's open-file limit, at most 4,096 (every connection is a
+    /// file descriptor; at the limit, accept and file opens fail and the runtime can abort). Beyond it new connections
+    /// are closed at once.</summary>
+    [Range(0, 1_000_000)] public int MaxConnections { get; set; }
+    /// <summary>Connections one client address may hold open at once (connections from ForwardedHeaders:TrustedProxies
+    /// are not counted: behind a proxy every client shares its address).</summary>
+    [Range(1, 1_000_000)] public int MaxConnectionsPerClient { get; set; } = 64;
+    /// <summary>An idle keep-alive connection is closed after this many seconds (Kestrel's default is 130).</summary>
+    [Range(1, 3600)] public int KeepAliveTimeoutSeconds { get; set; } = 20;
+    /// <summary>Seconds a client has to send a request's headers (Kestrel's default is 30).</summary>
+    [Range(1, 3600)] public int RequestHeadersTimeoutSeconds { get; set; } = 10;
+    /// <summary>Slowest body a client may send, after a grace period: below it the connection is cut (Kestrel's default
+    /// is 240 bytes/s after 5 s).</summary>
+    [Range(1, 1 << 30)] public int MinBodyBytesPerSecond { get; set; } = 8 * 1024;
+    [Range(1, 3600)] public int MinBodyRateGraceSeconds { get; set; } = 3;
 }
 
 /// <summary>The "Gallery" section.</summary>
@@ -113,11 +141,18 @@ public sealed class SecurityOptions
     public string? ApiKey { get; set; }
 }
 
-/// <summary>The "RateLimit" section: a fixed window per client address on /api.</summary>
+/// <summary>The "RateLimit" section: fixed windows per client address on /api, one counting requests and one counting
+/// work (crops run through the model).</summary>
 public sealed class RateLimitOptions
 {
     [Range(1, 1_000_000)] public int PermitLimit { get; set; } = 300;
     [Range(1, 3600)] public int WindowSeconds { get; set; } = 60;
+    /// <summary>Crops per window (an image is one crop, or ten with tenCrop; a gallery add or search is one an image).
+    /// 0: ten times PermitLimit (3,000 a minute by default: on the demo model on two cores about 7% of the machine).
+    /// One 16-image 10-crop request is 160 crops.</summary>
+    [Range(0, 100_000_000)] public int CropLimit { get; set; }
+
+    public int Crops => CropLimit > 0 ? CropLimit : (int)Math.Min(100_000_000L, 10L * PermitLimit);
 }
 
 /// <summary>Rules that span fields; messages name the keys.</summary>
@@ -140,6 +175,7 @@ public static class OptionsRegistration
         services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SecurityOptions>().BindConfiguration("Security");
         services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimit").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ServerOptions>().BindConfiguration("Server").ValidateDataAnnotations().ValidateOnStart();
         return services;
     }
 

@@ -14,6 +14,7 @@ builder.Services.AddApiDocs();             // Swagger
 
 var app = builder.Build();
 app.UseTrustedProxyHeaders(ProxyHeaders.Read(app.Configuration));   // first, so the rate limit sees the client's address
+app.UseKnownMethodsOnly();   // 501 for made-up methods, before the metrics label them
 app.UseExceptionHandler();   // unexpected faults: a 500 problem, never a 404
 app.UseStatusCodePages();    // bodiless errors (404, 405, binding failures): problem+json
 app.UseWebPage();

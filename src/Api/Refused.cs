@@ -22,8 +22,12 @@ public enum Refusal
     Conflict,
     /// <summary>The client was too slow to send its request (408).</summary>
     Timeout,
+    /// <summary>This client is over its share (requests, work or uploads at once); try again after RetryAfterSeconds (429).</summary>
+    TooManyRequests,
     /// <summary>Overloaded or not ready; try again after RetryAfterSeconds (503).</summary>
     Unavailable,
+    /// <summary>The disk is full: nothing was stored (507).</summary>
+    InsufficientStorage,
 }
 
 /// <summary>
@@ -42,6 +46,7 @@ public sealed class RefusedException(Refusal kind, string title, string detail, 
     public static RefusedException Unsupported(string detail) => new(Refusal.UnsupportedFormat, "Unsupported media type", detail);
     public static RefusedException Overloaded(string detail, int retryAfter) => new(Refusal.Unavailable, "Service unavailable", detail, retryAfter);
     public static RefusedException NotFound(string detail) => new(Refusal.NotFound, "Not found", detail);
+    public static RefusedException TooMany(string detail, int retryAfter) => new(Refusal.TooManyRequests, "Too many requests", detail, retryAfter);
 
     /// <summary>While a profiled third-party model without a feature output serves.</summary>
     public static RefusedException NoFeatures(string modelFile) => new(Refusal.Conflict, "The model gives no features",

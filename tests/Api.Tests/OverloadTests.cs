@@ -32,6 +32,8 @@ public sealed class OverloadTests(ITestOutputHelper output) : IDisposable
         {
             ["Cache__Enabled"] = "false",
             ["Inference__QueueCapacity"] = "16",
+            ["Uploads__MaxUploadsPerClient"] = "100000",      // one client: its per-client bounds would answer 429s
+            ["Server__MaxConnectionsPerClient"] = "100000",
         });
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = service.Address, Timeout = TimeSpan.FromSeconds(60) };
         byte[][] images = [.. Enumerable.Range(0, 64).Select(i => TestImages.Png(i, 64, 64))];

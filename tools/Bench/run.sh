@@ -32,7 +32,7 @@ load "HTTP: POST /api/classify, real JPEGs, 127.0.0.1"
 rm -f "$out"/gallery.db*
 # No answer cache (the two images repeat), no rate limit; env execs dotnet, so $! is the service's pid.
 env -C src/Api Inference__ModelPath="$out/paper.onnx" Inference__Provider=Cpu Gallery__DatabasePath="$out/gallery.db" \
-  Cache__Enabled=false RateLimit__PermitLimit=1000000 Logging__LogLevel__Default=Warning ASPNETCORE_URLS="http://127.0.0.1:$port" \
+  Cache__Enabled=false RateLimit__PermitLimit=1000000 Uploads__MaxUploadsPerClient=100000 Server__MaxConnectionsPerClient=100000 Logging__LogLevel__Default=Warning ASPNETCORE_URLS="http://127.0.0.1:$port" \
   dotnet bin/Release/net10.0/linux-x64/AlexNet.Api.dll > "$out/api.log" 2>&1 &
 pid=$!
 for i in $(seq 1 60); do curl -sf "127.0.0.1:$port/health/ready" > /dev/null && break; sleep 1; done

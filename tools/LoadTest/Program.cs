@@ -122,7 +122,9 @@ sealed class OwnService : IDisposable
             ["Inference__ModelPath"] = Path.GetFullPath(model),
             ["Inference__Provider"] = "Cpu",
             ["Cache__Enabled"] = "false",                   // every request decodes and runs
-            ["RateLimit__PermitLimit"] = "1000000",         // one client: the per-client limit would answer 429s
+            ["RateLimit__PermitLimit"] = "1000000",         // one client: the per-client limits would answer 429s
+            ["Uploads__MaxUploadsPerClient"] = "100000",
+            ["Server__MaxConnectionsPerClient"] = "100000",
             ["Gallery__DatabasePath"] = Path.Combine(folder, "gallery.db"),
             ["Logging__LogLevel__Default"] = "Warning",
         };

@@ -32,23 +32,19 @@ public static class ClassifyEndpoints
     public static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync([AsParameters] UploadServices s,
         int k = 5, bool tenCrop = false)
     {
-        using var slot = s.Admission.Enter();   // 503 at capacity, before the body is read
-        using var lease = s.Host.Acquire();     // one generation for the whole request, even across a reload
         s.CheckK(k);
-        var answers = await s.AnalyzeAsync(lease.Generation, await s.ReadAsync(), tenCrop);
-        return TypedResults.Ok(ClassifyResponse.From(lease.Model, answers, k, tenCrop));
+        using var call = await s.BeginAsync(tenCrop);
+        var answers = await s.AnalyzeAsync(call, tenCrop);
+        return TypedResults.Ok(ClassifyResponse.From(call.Model, answers, k, tenCrop));
     }
 
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
     public static async Task<Results<Ok<FeaturesResponse>, ProblemHttpResult>> FeaturesAsync([AsParameters] UploadServices s,
         bool tenCrop = false)
     {
-        using var slot = s.Admission.Enter();
-        using var lease = s.Host.Acquire();
-        var model = lease.Model;
-        if (!model.HasFeatures) throw RefusedException.NoFeatures(model.FileName);
-        var answers = await s.AnalyzeAsync(lease.Generation, await s.ReadAsync(), tenCrop);
-        return TypedResults.Ok(new FeaturesResponse(model.Fingerprint, tenCrop, model.FeatureDim,
+        using var call = await s.BeginAsync(tenCrop, needsFeatures: true);
+        var answers = await s.AnalyzeAsync(call, tenCrop);
+        return TypedResults.Ok(new FeaturesResponse(call.Model.Fingerprint, tenCrop, call.Model.FeatureDim,
             [.. answers.Select((a, i) => new ImageFeatures(i, a.Cached, a.Prediction.Features))]));
     }
 }

@@ -30,7 +30,7 @@ public static class Examples
 
     public static readonly ModelResponse Model = new("fashion-mnist-compact.onnx", Fingerprint, "compact", "CPU", 56, 64, 10, 1024,
         [new ClassInfo(0, "T-shirt/top", null), new ClassInfo(1, "Trouser", null) /* ... */],
-        JsonDocument.Parse("""{"dataset":"fashion-mnist","epochs":18,"metrics":{"acc@1":0.92}}""").RootElement,
+        JsonDocument.Parse("""{"dataset":"Fashion-MNIST","epochs":12,"init":"Kaiming","metrics":{"test_top1_error_centre":0.0993,"test_top1_error_10crop":0.091}}""").RootElement,
         new Dictionary<string, string> { ["alexnet.preset"] = "compact", ["alexnet.input_size"] = "56", ["alexnet.resize_size"] = "64" },
         Profile: null);
 

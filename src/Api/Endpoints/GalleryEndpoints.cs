@@ -49,14 +49,10 @@ public static class GalleryEndpoints
     public static async Task<Results<Created<GalleryAddResponse>, ProblemHttpResult>> AddAsync([AsParameters] UploadServices s,
         GalleryService gallery)
     {
-        using var slot = s.Admission.Enter();
-        using var lease = s.Host.Acquire();
-        var model = lease.Model;
-        if (!model.HasFeatures) throw RefusedException.NoFeatures(model.FileName);
-        var uploads = await s.ReadAsync();
-        var answers = await s.AnalyzeAsync(lease.Generation, uploads, tenCrop: false, keepImage: true);   // the central crop, as search uses
+        using var call = await s.BeginAsync(tenCrop: false, needsFeatures: true);
+        var answers = await s.AnalyzeAsync(call, tenCrop: false, keepImage: true);   // the central crop, as search uses
         var rows = answers.Select((a, i) => gallery.Describe(a.Image!.Prepared, a.Image.Width, a.Image.Height, a.Sha256,
-            uploads[i].Label, uploads[i].Note, model.Fingerprint, a.Prediction.Features)).ToArray();
+            call.Uploads[i].Label, call.Uploads[i].Note, call.Model.Fingerprint, a.Prediction.Features)).ToArray();
         var (fingerprint, created) = gallery.Add(rows);   // re-embedded there if the model was replaced meanwhile
         return TypedResults.Created($"/api/gallery/{created[0].Id}", new GalleryAddResponse(fingerprint, [.. created.Select(GalleryItem.From)]));
     }
@@ -84,14 +80,11 @@ public static class GalleryEndpoints
     public static async Task<Results<Ok<SearchResponse>, ProblemHttpResult>> SearchAsync([AsParameters] UploadServices s,
         GalleryService gallery, int k = 5)
     {
-        using var slot = s.Admission.Enter();
         s.CheckK(k);
-        using var lease = s.Host.Acquire();   // the query's model and the vectors it is compared with: one generation
-        var model = lease.Model;
-        if (!model.HasFeatures) throw RefusedException.NoFeatures(model.FileName);
-        var answers = await s.AnalyzeAsync(lease.Generation, await s.ReadAsync(), tenCrop: false);
-        return TypedResults.Ok(new SearchResponse(model.Fingerprint, k, [.. answers.Select((a, i) =>
-            new ImageSearch(i, a.Cached, [.. gallery.Search(lease.Generation, a.Prediction.Features, k).Select(SearchHit.From)]))]));
+        using var call = await s.BeginAsync(tenCrop: false, needsFeatures: true);   // the query's model and the vectors: one generation
+        var answers = await s.AnalyzeAsync(call, tenCrop: false);
+        return TypedResults.Ok(new SearchResponse(call.Model.Fingerprint, k, [.. answers.Select((a, i) =>
+            new ImageSearch(i, a.Cached, [.. gallery.Search(call.Generation, a.Prediction.Features, k).Select(SearchHit.From)]))]));
     }
 
     /// <param name="k">How many neighbours, 1 to Uploads:MaxK.</param>

@@ -6,19 +6,53 @@ using Microsoft.Extensions.Options;
 namespace AlexNet.Api.Endpoints;
 
 /// <summary>What every upload endpoint takes (bound with [AsParameters], as eShop's CatalogServices): the request, the
-/// admission bound, the generation in service, the analysis pipeline and the upload limits.</summary>
-public sealed record UploadServices(HttpRequest Request, AdmissionControl Admission, ServingHost Host, InferencePipeline Pipeline,
-    IOptions<UploadOptions> Options, CancellationToken Cancellation)
+/// upload gate and admission bound, the generation in service, the analysis pipeline and the upload limits.</summary>
+public sealed record UploadServices(HttpRequest Request, UploadGate Gate, AdmissionControl Admission, ServingHost Host,
+    InferencePipeline Pipeline, IOptions<UploadOptions> Options, CancellationToken Cancellation)
 {
     public UploadOptions Limits => Options.Value;
 
-    /// <summary>The images of the request, checked against the limits before anything is decoded.</summary>
-    public Task<IReadOnlyList<Upload>> ReadAsync() => Uploads.ReadAsync(Request, Limits, Limits.MaxImagesPerRequest, Cancellation);
-
-    /// <summary>Answers for <paramref name="uploads"/> from <paramref name="generation"/>'s model; sets X-Cache.</summary>
-    public async Task<Analysis[]> AnalyzeAsync(Generation generation, IReadOnlyList<Upload> uploads, bool tenCrop, bool keepImage = false)
+    /// <summary>
+    /// The steps before any image is decoded, in order: a place at the <see cref="UploadGate"/> (429 when this client
+    /// has too many uploads in progress, 503 when too many bytes are held), the body read and checked against the
+    /// limits, a slot of <see cref="AdmissionControl"/> (503 at capacity), a lease on the generation in service (503
+    /// when none), and the work charged to the client (429 past RateLimit:CropLimit). Dispose the call when answered.
+    /// </summary>
+    /// <param name="needsFeatures">Refuse (409) when the model gives no features, before the body is read.</param>
+    public async Task<UploadCall> BeginAsync(bool tenCrop, bool needsFeatures = false)
     {
-        var answers = await Pipeline.AnalyzeAsync(generation, [.. uploads.Select(u => u.Bytes)], tenCrop, keepImage, Cancellation);
+        if (needsFeatures) RequireFeatures(Host.Require().Model);
+        var permit = Gate.Enter(Request);
+        AdmissionControl.Slot? slot = null;
+        try
+        {
+            var uploads = await Uploads.ReadAsync(Request, Limits, Limits.MaxImagesPerRequest, Cancellation);
+            slot = Admission.Enter();
+            var lease = Host.Acquire();   // one generation for the whole request, even across a reload
+            try
+            {
+                if (needsFeatures) RequireFeatures(lease.Model);
+                Gate.ChargeWork(Request.HttpContext, uploads.Count * (tenCrop ? 10 : 1));
+                return new UploadCall(permit, slot, lease, uploads);
+            }
+            catch
+            {
+                lease.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            slot?.Dispose();
+            permit.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Answers for the call's images from its generation's model; sets X-Cache.</summary>
+    public async Task<Analysis[]> AnalyzeAsync(UploadCall call, bool tenCrop, bool keepImage = false)
+    {
+        var answers = await Pipeline.AnalyzeAsync(call.Generation, [.. call.Uploads.Select(u => u.Bytes)], tenCrop, keepImage, Cancellation);
         Request.HttpContext.Response.Headers["X-Cache"] = answers.All(a => a.Cached) ? "hit" : "miss";
         return answers;
     }
@@ -30,5 +64,26 @@ public sealed record UploadServices(HttpRequest Request, AdmissionControl Admiss
     {
         if (k < 1 || k > limits.MaxK)
             throw RefusedException.BadInput($"k is {k}; send a k from 1 to {limits.MaxK}.");
+    }
+
+    static void RequireFeatures(ModelInfo model)
+    {
+        if (!model.HasFeatures) throw RefusedException.NoFeatures(model.FileName);
+    }
+}
+
+/// <summary>One upload request past its checks: its images and the generation that answers it.</summary>
+public sealed class UploadCall(UploadGate.Permit permit, AdmissionControl.Slot slot, GenerationLease lease, IReadOnlyList<Upload> uploads)
+    : IDisposable
+{
+    public IReadOnlyList<Upload> Uploads { get; } = uploads;
+    public Generation Generation => lease.Generation;
+    public ModelInfo Model => lease.Model;
+
+    public void Dispose()
+    {
+        lease.Dispose();
+        slot.Dispose();
+        permit.Dispose();
     }
 }

@@ -32,6 +32,18 @@ public static class ProxyHeaders
         return options;
     }
 
+    /// <summary>Whether <paramref name="address"/> is one of the configured proxies or inside one of their networks.</summary>
+    public static bool IsTrusted(ProxyOptions options, IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        foreach (var entry in options.TrustedProxies)
+        {
+            if (IPAddress.TryParse(entry, out var proxy) && (proxy.IsIPv4MappedToIPv6 ? proxy.MapToIPv4() : proxy).Equals(address)) return true;
+            if (IPNetwork.TryParse(entry, out var network) && network.Contains(address)) return true;
+        }
+        return false;
+    }
+
     public static void UseTrustedProxyHeaders(this WebApplication app, ProxyOptions options)
     {
         if (options.TrustedProxies.Length == 0) return;

@@ -19,7 +19,9 @@ public static class Refusals
         Refusal.NotFound => StatusCodes.Status404NotFound,
         Refusal.Conflict => StatusCodes.Status409Conflict,
         Refusal.Timeout => StatusCodes.Status408RequestTimeout,
+        Refusal.TooManyRequests => StatusCodes.Status429TooManyRequests,
         Refusal.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        Refusal.InsufficientStorage => StatusCodes.Status507InsufficientStorage,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

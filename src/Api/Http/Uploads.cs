@@ -1,4 +1,6 @@
+using System.Globalization;
 using AlexNet.Model.Imaging;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 
 namespace AlexNet.Api.Http;
@@ -17,13 +19,22 @@ public static class Uploads
 {
     public const string Field = "image";
 
+    /// <summary>Reads the images; the whole body must arrive within Uploads:BodyTimeoutSeconds (408 past it).</summary>
     public static async Task<IReadOnlyList<Upload>> ReadAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
     {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(o.BodyTimeoutSeconds));
         try
         {
-            return await ReadCoreAsync(request, o, maxImages, ct);
+            return await ReadCoreAsync(request, o, maxImages, deadline.Token);
         }
-        catch (RefusedException p) when (p.Kind == Refusal.TooLarge)
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            request.HttpContext.Response.Headers.Connection = "close";   // the rest of the body is not read
+            throw new RefusedException(Refusal.Timeout, "Request timeout",
+                $"The request body did not arrive within {o.BodyTimeoutSeconds} s (Uploads:BodyTimeoutSeconds). Send it again, faster.");
+        }
+        catch (RefusedException p) when (p.Kind is Refusal.TooLarge or Refusal.Timeout)
         {
             // The rest of the body stays unread and Kestrel resets the connection rather than drain it: say so, or the
             // client sends its next request on a connection that is about to go (HttpClient then fails it).
@@ -45,7 +56,7 @@ public static class Uploads
             return await ReadFormAsync(request, o, maxImages, ct);
         if (type.MediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
         {
-            var bytes = await ReadBodyAsync(request.Body, o.MaxImageBytes, ct);
+            var bytes = await ReadBodyAsync(request.Body, o.MaxImageBytes, o.MemoryBufferBytes, ct);
             if (bytes.Length == 0) throw RefusedException.BadInput(Hint("The image is empty."));
             return [new Upload(bytes, Text(request.Query["label"], "label", o.MaxLabelLength), Text(request.Query["note"], "note", o.MaxNoteLength))];
         }
@@ -94,33 +105,39 @@ public static class Uploads
             if (file.Length > o.MaxImageBytes)
                 throw RefusedException.TooLarge($"{which} is {file.Length:N0} bytes; the limit is {o.MaxImageBytes:N0} per image.");
             await using var stream = file.OpenReadStream();
-            var bytes = await ReadBodyAsync(stream, o.MaxImageBytes, ct);
+            var bytes = await ReadBodyAsync(stream, o.MaxImageBytes, o.MemoryBufferBytes, ct);
             uploads.Add(new Upload(bytes, Text(i < labels.Count ? labels[i] : null, "label", o.MaxLabelLength),
                 Text(i < notes.Count ? notes[i] : null, "note", o.MaxNoteLength)));
         }
         return uploads;
     }
 
-    /// <summary>Reads at most <paramref name="limit"/> bytes; one more is a 413, however the length was declared.</summary>
-    static async Task<byte[]> ReadBodyAsync(Stream body, long limit, CancellationToken ct)
+    /// <summary>Reads at most <paramref name="limit"/> bytes; one more is a 413, however the length was declared. While
+    /// the body arrives, at most <paramref name="inMemory"/> bytes are kept in memory and the rest in a temp file (as
+    /// the form reader does with a multipart body), so a stalled upload holds little memory; the image's bytes are
+    /// put in one array once they are all there.</summary>
+    static async Task<byte[]> ReadBodyAsync(Stream body, long limit, int inMemory, CancellationToken ct)
     {
-        using var buffer = new MemoryStream();
+        await using var buffer = new FileBufferingWriteStream(inMemory);
         var chunk = new byte[81920];
+        long length = 0;
         try
         {
             int read;
             while ((read = await body.ReadAsync(chunk, ct)) > 0)
             {
-                if (buffer.Length + read > limit)
+                if ((length += read) > limit)
                     throw RefusedException.TooLarge($"The image is larger than {limit:N0} bytes.");
-                buffer.Write(chunk, 0, read);
+                await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
             }
         }
         catch (BadHttpRequestException e)
         {
             throw FromKestrel(e);
         }
-        return buffer.ToArray();
+        using var all = new MemoryStream((int)length);
+        await buffer.DrainBufferAsync(all, ct);
+        return all.ToArray();
     }
 
     /// <summary>Kestrel's own refusals while the body is read: 413 past MaxRequestBodySize, 408 below the minimum data
@@ -138,6 +155,11 @@ public static class Uploads
         value = value.Trim();
         if (value.Length > max) throw RefusedException.BadInput($"The {name} has {value.Length} characters; the limit is {max}.");
         if (value.Any(char.IsControl)) throw RefusedException.BadInput($"The {name} contains control characters.");
+        // Bidi controls (U+202E turns "gpj.exe" into "exe.jpg" on screen) and zero-width characters are Unicode's
+        // format category: a label shown on the page must read as what it is.
+        if (value.FirstOrDefault(c => char.GetUnicodeCategory(c) == UnicodeCategory.Format) is var f and not '\0')
+            throw RefusedException.BadInput($"The {name} contains an invisible formatting character (U+{(int)f:X4}: bidi controls and " +
+                "zero-width characters can make a label read as something else). Send plain text.");
         return value;
     }
 

@@ -3,11 +3,12 @@ using Microsoft.Extensions.Options;
 namespace AlexNet.Api.Inference;
 
 /// <summary>
-/// Bounds the requests inside the upload endpoints at once (reading the body, waiting to decode, decoding, queued,
-/// running), so that beyond capacity the service answers 503 with Retry-After at once, before reading the body,
-/// instead of holding every arrival (its body, its decoded image, its crops) until it can be served. The inference
-/// queue alone does not do that: requests waiting for a decode slot are not in it. Measured with tools/LoadTest at
-/// twice capacity: without this bound the working set went from 0.2 to 1.1 GB and p99 latency to 4.8 s.
+/// Bounds the requests past their body at once (waiting to decode, decoding, queued, running), so that beyond
+/// capacity the service answers 503 with Retry-After at once instead of holding every arrival (its decoded image,
+/// its crops) until it can be served. The inference queue alone does not do that: requests waiting for a decode
+/// slot are not in it. Measured with tools/LoadTest at twice capacity: without this bound the working set went from
+/// 0.2 to 1.1 GB and p99 latency to 4.8 s. A slot is taken once the body has arrived, so slow uploads do not hold
+/// slots: bodies still arriving are bounded by <c>Http.UploadGate</c> (per client, and in bytes).
 /// </summary>
 public sealed class AdmissionControl(IOptions<InferenceOptions> options)
 {

@@ -19,7 +19,7 @@ public static class ApiMetrics
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
     public static readonly Gauge QueueLength = Metrics.CreateGauge("alexnet_inference_queue_length", "Crops waiting for the model.");
     public static readonly Counter Rejected = Metrics.CreateCounter("alexnet_requests_rejected_total",
-        "Requests refused before inference, by reason (queue_full, at_capacity, rate_limited, not_ready).", "reason");
+        "Requests refused before inference, by reason (queue_full, at_capacity, rate_limited).", "reason");
     public static readonly Gauge InFlight = Metrics.CreateGauge("alexnet_requests_in_flight",
         "Requests inside the upload endpoints (see Inference:MaxRequestsInFlight).");
     public static readonly Gauge GalleryImages = Metrics.CreateGauge("alexnet_gallery_images", "Images in the gallery index.");

@@ -5,7 +5,7 @@ namespace AlexNet.Api.Inference;
 /// than each in turn: ONNX Runtime splits a layer into one piece per core, and a piece whose core is busy decoding
 /// holds up the whole layer (at concurrency 16 the batches ran about half as fast while decodes ran beside them).
 /// So a model run on the CPU takes a turn: no new decode starts while it waits or runs, and it starts once the
-/// decodes in progress end. Before a turn the batcher also waits, while its batch has room, for the images already
+/// decodes in progress end (or after <see cref="MaxTurnWaitForDecodes"/>, whichever comes first). Before a turn the batcher also waits, while its batch has room, for the images already
 /// accepted and being decoded (<see cref="Pending"/>, at most <see cref="MaxWaitForDecodes"/>), so that a burst of
 /// uploads becomes one full batch rather than one batch per finished decode. With CUDA there are no turns: the GPU
 /// runs the model while the cores decode. Decodes run at most MaxConcurrentDecodes at once (0: one per core).
@@ -14,6 +14,10 @@ public sealed class CoreScheduler(int maxDecodes)
 {
     /// <summary>How long a batch waits for images still being decoded; a decode of a large upload may take longer.</summary>
     public static readonly TimeSpan MaxWaitForDecodes = TimeSpan.FromMilliseconds(100);
+    /// <summary>How long a model turn waits for the decodes in progress to end before it runs beside them: a slow
+    /// decode (a large or hostile image, until the decoder's deadline stops it) must not hold every request's model
+    /// run.</summary>
+    public static readonly TimeSpan MaxTurnWaitForDecodes = TimeSpan.FromMilliseconds(500);
 
     readonly Lock _lock = new();
     readonly Queue<TaskCompletionSource> _decodeWaiters = new();
@@ -82,7 +86,8 @@ public sealed class CoreScheduler(int maxDecodes)
         }
         try
         {
-            if (idle is not null) await idle.Task.WaitAsync(cancellationToken);
+            if (idle is not null) await Task.WhenAny(idle.Task, Task.Delay(MaxTurnWaitForDecodes, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
         }
         catch
         {

@@ -17,7 +17,7 @@ public interface IInferenceGate
 }
 
 /// <summary>
-/// Reads a bounded channel of crops and runs them through the model in batches (STYLE.md, "Background batching"):
+/// Reads a bounded channel of crops and runs them through the model in batches:
 /// wait for one crop, take more until MaxBatchSize or MaxBatchDelayMs, run (n, 3, S, S) once, hand each request its
 /// row. A full channel answers 503 at once; a throwing Run fails only its batch; cancelled requests are skipped;
 /// on stop new work is refused and what is queued is drained. Each crop carries the generation it was prepared for

@@ -15,7 +15,7 @@ public sealed record Analysis(Prediction Prediction, bool Cached, string Sha256,
 public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height);
 
 /// <summary>
-/// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (in the batcher's
+/// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (in the
 /// <see cref="CoreScheduler"/> decode slots), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
 /// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
 /// the model fingerprint and the crop mode. Every method takes the generation the request holds

@@ -29,7 +29,7 @@ public static class OnnxSessions
     }
 
     /// <summary>
-    /// CUDA is listed by GetAvailableProviders even without a GPU (notes/onnxruntime-gpu.md), so it is tried, not
+    /// CUDA is listed by GetAvailableProviders even without a GPU (the GPU package always lists it), so it is tried, not
     /// looked up. When the CUDA session fails, a CPU session tells a CUDA fault (CPU loads) from a bad file (CPU fails too).
     /// </summary>
     public static (InferenceSession Session, ExecutionProvider Provider) Create(string path, InferenceOptions options, ILogger log)
