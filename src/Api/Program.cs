@@ -11,6 +11,7 @@ builder.Services.AddApiRateLimiting();
 builder.Services.AddServerLimits();        // Kestrel and form limits from Uploads:*
 builder.Services.AddServing();             // model + gallery index as one generation, batcher, pipeline
 builder.Services.AddApiDocs();             // Swagger
+builder.Services.QuietFailedStarts();      // one line instead of a stack trace (RunOrExplain)
 
 var app = builder.Build();
 app.UseTrustedProxyHeaders(ProxyHeaders.Read(app.Configuration));   // first, so the rate limit sees the client's address
@@ -24,6 +25,6 @@ app.UseRateLimiter();
 app.UseApiDocs();
 app.MapApi();
 app.LogAddressesOnStart();
-app.Run();
+app.RunOrExplain();   // a start that fails for a fixable reason: one line and exit code 1
 
 public partial class Program;

@@ -80,6 +80,7 @@ public sealed record ModelResponse(string File, string Fingerprint, string? Pres
 public sealed record ReloadResponse(bool Changed, string? Previous, string Fingerprint, string File, string Provider, int GalleryImages, double Seconds);
 
 /// <summary>The readiness answer when ready (otherwise a 503 problem with the same fields as extensions).</summary>
-public sealed record ReadinessResponse(string Status, string Provider, string Model, string Fingerprint, int GalleryImages, int QueueLength);
+public sealed record ReadinessResponse(string Status, string Provider, string Model, string Fingerprint, int GalleryImages, int QueueLength,
+    string? Degraded = null);
 
 public sealed record LivenessResponse(string Status);

@@ -29,9 +29,10 @@ public static class HealthEndpoints
     public static Results<Ok<ReadinessResponse>, ProblemHttpResult> Ready(ServingHost host, InferenceBatcher batcher, GalleryService gallery,
         IOptions<InferenceOptions> options, HttpContext http)
     {
+        // A full gallery disk degrades writes only: still 200, so a load balancer keeps sending classify and search here.
         if (host.Current is { } current)
-            return TypedResults.Ok(new ReadinessResponse("ready", current.Classifier.Provider.Label(), current.Model.FileName,
-                current.Fingerprint, gallery.Count, batcher.QueueLength));
+            return TypedResults.Ok(new ReadinessResponse(gallery.StoreFault is null ? "ready" : "degraded", current.Classifier.Provider.Label(),
+                current.Model.FileName, current.Fingerprint, gallery.Count, batcher.QueueLength, gallery.StoreFault));
         var reason = host.NotReadyReason ?? "the model is loading";
         http.Response.Headers.RetryAfter = options.Value.RetryAfterSeconds.ToString();
         return TypedResults.Problem($"Not ready: {reason}.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready",

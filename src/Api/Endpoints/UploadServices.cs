@@ -52,7 +52,8 @@ public sealed record UploadServices(HttpRequest Request, UploadGate Gate, Admiss
     /// <summary>Answers for the call's images from its generation's model; sets X-Cache.</summary>
     public async Task<Analysis[]> AnalyzeAsync(UploadCall call, bool tenCrop, bool keepImage = false)
     {
-        var answers = await Pipeline.AnalyzeAsync(call.Generation, [.. call.Uploads.Select(u => u.Bytes)], tenCrop, keepImage, Cancellation);
+        var answers = await Pipeline.AnalyzeAsync(call.Generation, [.. call.Uploads.Select(u => u.Bytes)], tenCrop, keepImage,
+            UploadGate.Client(Request.HttpContext), Cancellation);
         Request.HttpContext.Response.Headers["X-Cache"] = answers.All(a => a.Cached) ? "hit" : "miss";
         return answers;
     }

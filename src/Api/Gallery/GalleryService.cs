@@ -2,6 +2,7 @@ using System.Diagnostics;
 using AlexNet.Api.Inference;
 using AlexNet.Api.Serving;
 using AlexNet.Model.Imaging;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -48,7 +49,12 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     (FeatureIndex? Index, int Rows, int Stale) LoadIndex(OnnxClassifier classifier)
     {
         var model = classifier.Model;
-        var rows = _store!.ReadAll();
+        var skipped = 0;
+        var rows = _store!.ReadAll((id, why) =>
+        {
+            if (++skipped <= 10) log.LogWarning("Gallery {Path}: row {Id} does not read ({Why}); it is left out.", DatabasePath, id, why);
+        });
+        if (skipped > 0) log.LogWarning("Gallery {Path}: {Skipped} rows left out because they do not read.", DatabasePath, skipped);
         if (!model.HasFeatures)
         {
             _entries.Clear();
@@ -173,7 +179,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                     : throw new InvalidOperationException($"A new gallery image's prepared copy does not decode (image {i})."))];
             }
             var now = DateTimeOffset.UtcNow;
-            var ids = store.Insert(images, now);
+            var ids = Write(() => store.Insert(images, now));
             var created = new GalleryEntry[ids.Length];
             for (var i = 0; i < ids.Length; i++)
             {
@@ -191,11 +197,33 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         var store = Store;
         lock (_lock)
         {
-            if (!store.Delete(id)) return false;
+            if (!Write(() => store.Delete(id))) return false;
             host.Current?.Index?.Remove(id);
             _entries.Remove(id);
             ApiMetrics.GalleryImages.Set(_entries.Count);
             return true;
+        }
+    }
+
+    /// <summary>Why the last write failed for want of space; null once a write succeeds again. Readiness reports it.</summary>
+    public string? StoreFault { get; private set; }
+
+    /// <summary>A write to the store; a full disk is a 507 refusal (nothing was stored) and marks the store degraded.</summary>
+    T Write<T>(Func<T> write)
+    {
+        try
+        {
+            var result = write();
+            StoreFault = null;
+            return result;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 13 /* SQLITE_FULL */ || e.SqliteExtendedErrorCode == 4874 /* IOERR_WRITE */)
+        {
+            StoreFault = $"the gallery database's disk is full ({e.Message})";
+            log.LogError("Gallery {Path}: a write failed for want of space: {Error}", DatabasePath, e.Message);
+            throw new RefusedException(Refusal.InsufficientStorage, "Insufficient storage",
+                "The gallery's disk is full, so nothing was stored (everything stored before is kept). Free space on the volume of " +
+                "Gallery:DatabasePath, then send this again. Classification and search go on.");
         }
     }
 

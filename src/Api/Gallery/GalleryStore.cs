@@ -1,7 +1,12 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 
 namespace AlexNet.Api.Gallery;
+
+/// <summary>The gallery database cannot be used (it does not open, or it is not this service's): the start stops
+/// with the path and the reason.</summary>
+public sealed class GalleryUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>A gallery image as stored, without its pictures.</summary>
 /// <param name="Fingerprint">The model that computed <paramref name="Features"/>.</param>
@@ -54,12 +59,34 @@ public sealed class GalleryStore : IDisposable
                     features      BLOB    NOT NULL                   -- float32 little-endian, FC7
                 );
                 """);
+            CheckSchema(path);
         }
         catch (SqliteException e)
         {
             _db.Dispose();
-            throw new InvalidOperationException($"Gallery database {path} cannot be opened: {e.Message} (Gallery:DatabasePath).", e);
+            throw new GalleryUnavailableException($"Gallery database {path} cannot be opened: {e.Message} (Gallery:DatabasePath).", e);
         }
+        catch
+        {
+            _db.Dispose();
+            throw;
+        }
+    }
+
+    static readonly string[] Columns =
+        ["id", "label", "note", "created_utc", "sha256", "width", "height", "prepared_png", "prepared_size", "thumbnail_png", "model", "features"];
+
+    /// <summary>A file whose <c>images</c> table is someone else's is refused with the columns it lacks.</summary>
+    void CheckSchema(string path)
+    {
+        using var cmd = Command("SELECT name FROM pragma_table_info('images');");
+        using var r = cmd.ExecuteReader();
+        var have = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (r.Read()) have.Add(r.GetString(0));
+        var missing = Columns.Where(c => !have.Contains(c)).ToList();
+        if (missing.Count > 0)
+            throw new GalleryUnavailableException($"Gallery database {path} has a table 'images' that is not this service's (it lacks " +
+                $"{string.Join(", ", missing)}). Point Gallery:DatabasePath at a file of this service's, or at a new one.");
     }
 
     public string Path { get; }
@@ -98,17 +125,31 @@ public sealed class GalleryStore : IDisposable
         }
     }
 
-    public List<GalleryRecord> ReadAll()
+    /// <summary>Every row, oldest first. A row that does not read as this service writes it (a wrong type, a NULL, a
+    /// date that does not parse, a vector whose bytes are not whole floats) is left out and passed to
+    /// <paramref name="bad"/> with its id (or rowid) and what is wrong: one bad row never stops the service.</summary>
+    public List<GalleryRecord> ReadAll(Action<long, string>? bad = null)
     {
         lock (_lock)
         {
-            using var cmd = Command("SELECT id, label, note, created_utc, sha256, width, height, model, features FROM images ORDER BY id;");
+            using var cmd = Command("SELECT rowid, id, label, note, created_utc, sha256, width, height, model, features FROM images ORDER BY rowid;");
             using var r = cmd.ExecuteReader();
             var rows = new List<GalleryRecord>();
             while (r.Read())
-                rows.Add(new GalleryRecord(r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                    DateTimeOffset.Parse(r.GetString(3)), r.GetString(4), r.GetInt32(5), r.GetInt32(6), r.GetString(7),
-                    FromBytes((byte[])r.GetValue(8))));
+            {
+                try
+                {
+                    var features = r.GetValue(9) as byte[] ?? throw new FormatException("features is not a BLOB");
+                    if (features.Length % sizeof(float) != 0) throw new FormatException($"features has {features.Length} bytes, not whole floats");
+                    rows.Add(new GalleryRecord(r.GetInt64(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+                        DateTimeOffset.Parse(r.GetString(4), CultureInfo.InvariantCulture), r.GetString(5), r.GetInt32(6), r.GetInt32(7),
+                        r.GetString(8), FromBytes(features)));
+                }
+                catch (Exception e) when (e is InvalidCastException or FormatException or InvalidOperationException or OverflowException)
+                {
+                    bad?.Invoke(r.GetInt64(0), e.Message);
+                }
+            }
             return rows;
         }
     }

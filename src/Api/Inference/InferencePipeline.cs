@@ -18,9 +18,11 @@ public sealed record DecodedImage(PreparedImage Prepared, int Width, int Height)
 /// Bytes to answers, as training sees images: the shared <see cref="SafeImageDecoder"/> (in the
 /// <see cref="CoreScheduler"/> decode slots), <see cref="ImagePreprocessor.Prepare"/>, the central crop or the paper's 10 crops
 /// through the <see cref="InferenceBatcher"/>, 10-crop answers averaged. Answers are cached by SHA-256 of the bytes,
-/// the model fingerprint and the crop mode. Every method takes the generation the request holds
+/// the model fingerprint and the crop mode; an answer counts as cached (the response's <c>cached</c> flags and
+/// X-Cache) only for the client address that produced the entry, so one client cannot learn which images another
+/// sent. Every method takes the generation the request holds
 /// (<see cref="ServingHost.Acquire"/>), so a model swap mid-request cannot mix two models in one answer. Classify,
-/// features, search and gallery adds all come through <see cref="AnalyzeAsync(Generation, IReadOnlyList{byte[]}, bool, bool, CancellationToken)"/>.
+/// features, search and gallery adds all come through <see cref="AnalyzeAsync(Generation, IReadOnlyList{byte[]}, bool, bool, string, CancellationToken)"/>.
 /// </summary>
 public sealed class InferencePipeline : IDisposable
 {
@@ -46,23 +48,26 @@ public sealed class InferencePipeline : IDisposable
 
     /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="RefusedException"/>.</summary>
     /// <param name="keepImage">Decode even when the answer is cached, and return the decoded image (a gallery add stores it).</param>
-    public Task<Analysis[]> AnalyzeAsync(Generation generation, IReadOnlyList<byte[]> images, bool tenCrop, bool keepImage, CancellationToken ct) =>
-        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(generation, bytes, tenCrop, keepImage, i, images.Count, ct)));
+    /// <param name="client">Who asks (the client address): a cached answer is reported as cached only to its producer.</param>
+    public Task<Analysis[]> AnalyzeAsync(Generation generation, IReadOnlyList<byte[]> images, bool tenCrop, bool keepImage, string client,
+        CancellationToken ct) =>
+        Task.WhenAll(images.Select((bytes, i) => AnalyzeAsync(generation, bytes, tenCrop, keepImage, client, i, images.Count, ct)));
 
-    async Task<Analysis> AnalyzeAsync(Generation generation, byte[] bytes, bool tenCrop, bool keepImage, int index, int count, CancellationToken ct)
+    async Task<Analysis> AnalyzeAsync(Generation generation, byte[] bytes, bool tenCrop, bool keepImage, string client, int index, int count,
+        CancellationToken ct)
     {
         var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var key = $"{generation.Fingerprint}|{(tenCrop ? "10crop" : "center")}|{sha256}";
-        if (!keepImage && _cacheOptions.Enabled && _cache.TryGetValue(key, out Prediction? hit) && hit is not null)
+        if (!keepImage && _cacheOptions.Enabled && _cache.TryGetValue(key, out CachedAnswer? hit) && hit is not null)
         {
             ApiMetrics.Cache.WithLabels("hit").Inc();
-            return new Analysis(hit, Cached: true, sha256);
+            return new Analysis(hit.Prediction, Cached: hit.Producer == client, sha256);
         }
         if (_cacheOptions.Enabled && !keepImage) ApiMetrics.Cache.WithLabels("miss").Inc();
         using var pending = _scheduler.Arrive();   // until its crops are queued, a batch may wait for it
         var decoded = await PrepareAsync(generation.Model, bytes, index, count, ct);
         var prediction = await PredictAsync(generation, decoded.Prepared, tenCrop, ct, pending);
-        Remember(key, prediction);
+        Remember(key, new CachedAnswer(prediction, client));
         return new Analysis(prediction, Cached: false, sha256, keepImage ? decoded : null);
     }
 
@@ -133,12 +138,14 @@ public sealed class InferencePipeline : IDisposable
         return new Prediction(probabilities, features);
     }
 
-    void Remember(string key, Prediction prediction)
+    sealed record CachedAnswer(Prediction Prediction, string Producer);
+
+    void Remember(string key, CachedAnswer answer)
     {
         if (!_cacheOptions.Enabled) return;
-        _cache.Set(key, prediction, new MemoryCacheEntryOptions
+        _cache.Set(key, answer, new MemoryCacheEntryOptions
         {
-            Size = 4L * (prediction.Probabilities.Length + prediction.Features.Length) + 128,   // bytes, roughly
+            Size = 4L * (answer.Prediction.Probabilities.Length + answer.Prediction.Features.Length) + 128,   // bytes, roughly
         });
     }
 
