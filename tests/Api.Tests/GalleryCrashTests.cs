@@ -37,7 +37,7 @@ public sealed class GalleryCrashTests(ITestOutputHelper output) : IDisposable
     public async Task AcknowledgedGalleryWritesSurviveSigkillAndTheIndexMatchesTheDatabase()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 5);
+        TestModel.Write(model, seed: 5);
         var fingerprint = OnnxClassifier.Fingerprint(model);
         var database = _dir.File("gallery.db");
         var ledger = new Ledger();

@@ -28,7 +28,7 @@ public sealed class HostileService : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 3);
+        TestModel.Write(model, seed: 3);
         Factory = new ApiFactory(model, Database, new Dictionary<string, string?>
         {
             ["Uploads:MaxImageBytes"] = MaxImageBytes.ToString(),
@@ -116,7 +116,7 @@ public sealed class HostileInputTests(HostileService service, ITestOutputHelper 
     {
         using var dir = new TempDir();
         var model = dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 4);
+        TestModel.Write(model, seed: 4);
         await using var factory = new ApiFactory(model, dir.File("gallery.db"), new Dictionary<string, string?>
         {
             ["RateLimit:PermitLimit"] = "10",
