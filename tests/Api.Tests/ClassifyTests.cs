@@ -1,6 +1,3 @@
-using System.Net;
-using AlexNet.Api.Endpoints;
-
 namespace AlexNet.Api.Tests;
 
 [Collection(ApiCollection.Name)]

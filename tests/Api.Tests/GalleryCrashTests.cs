@@ -1,11 +1,5 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Api.Inference;
 using Microsoft.Data.Sqlite;
-using SixLabors.ImageSharp;
 using Xunit.Abstractions;
 
 namespace AlexNet.Api.Tests;

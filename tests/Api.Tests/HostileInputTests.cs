@@ -1,8 +1,4 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using Xunit.Abstractions;
 

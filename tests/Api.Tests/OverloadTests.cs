@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace AlexNet.Api.Tests;

@@ -1,4 +1,3 @@
-using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using Microsoft.ML.OnnxRuntime;
 

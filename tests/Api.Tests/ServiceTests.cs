@@ -1,13 +1,6 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Reflection;
-using System.Text.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace AlexNet.Api.Tests;
 

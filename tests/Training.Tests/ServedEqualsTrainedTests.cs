@@ -1,10 +1,5 @@
 using System.Net.Http.Json;
 using AlexNet.Api.Endpoints;
-using AlexNet.Model;
-using AlexNet.Model.Imaging;
-using AlexNet.Training.Export;
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using static TorchSharp.torch;
