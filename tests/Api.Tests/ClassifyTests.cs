@@ -1,6 +1,3 @@
-using System.Net;
-using AlexNet.Api.Endpoints;
-
 namespace AlexNet.Api.Tests;
 
 [Collection(ApiCollection.Name)]
@@ -15,7 +12,7 @@ public sealed class ClassifyTests(ModelFixture models) : IDisposable
     ApiFactory Factory(IDictionary<string, string?>? settings = null) => new(models.ModelA, _dir.File("gallery.db"), settings);
 
     static float[] All(ImageClassification r) =>
-        [.. Enumerable.Range(0, ModelFixture.Labels.Length).Select(c => r.Top.Single(s => s.Index == c).Probability)];
+        [.. Enumerable.Range(0, TestModel.Labels.Length).Select(c => r.Top.Single(s => s.Index == c).Probability)];
 
     [Fact]
     public async Task TopKComesBackSortedWithLabelsAndWordNetIds()
@@ -36,8 +33,8 @@ public sealed class ClassifyTests(ModelFixture models) : IDisposable
         Assert.True(top[0].Probability > 0.2f, $"The test model should be confident; top-1 is {top[0].Probability}.");
         foreach (var s in top)
         {
-            Assert.Equal(ModelFixture.Labels[s.Index], s.Label);
-            Assert.Equal(ModelFixture.Synsets[s.Index] is "" ? null : ModelFixture.Synsets[s.Index], s.Wnid);
+            Assert.Equal(TestModel.Labels[s.Index], s.Label);
+            Assert.Equal(TestModel.Synsets[s.Index] is "" ? null : TestModel.Synsets[s.Index], s.Wnid);
         }
     }
 
@@ -115,7 +112,7 @@ public sealed class ClassifyTests(ModelFixture models) : IDisposable
         var (_, expected) = reference.Run(reference.Prepare(bytes), reference.Center);
 
         var got = response.Results.Single().Features;
-        Assert.Equal(ModelFixture.Spec.FeatureDim, response.Dim);
+        Assert.Equal(TestModel.Spec.FeatureDim, response.Dim);
         Assert.Equal(expected.Length, got.Length);
         Assert.All(got, v => Assert.True(v >= 0));   // post-ReLU
         Assert.True(AlexNet.Model.Maths.RelativeL2(got, expected) < FeatureRelativeTolerance);

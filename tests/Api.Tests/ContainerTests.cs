@@ -1,7 +1,4 @@
-using System.Diagnostics;
-using System.Net;
 using System.Reflection;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace AlexNet.Api.Tests;

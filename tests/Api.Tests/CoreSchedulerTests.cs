@@ -1,5 +1,3 @@
-using AlexNet.Api.Inference;
-
 namespace AlexNet.Api.Tests;
 
 /// <summary>

@@ -1,11 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using AlexNet.Api.Endpoints;
-using AlexNet.Api.Inference;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.DependencyInjection;
-
 namespace AlexNet.Api.Tests;
 
 /// <summary>Every refusal is application/problem+json with the right status, and a good request still works after it.</summary>

@@ -1,11 +1,5 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Api.Inference;
 using Microsoft.Data.Sqlite;
-using SixLabors.ImageSharp;
 using Xunit.Abstractions;
 
 namespace AlexNet.Api.Tests;
@@ -37,7 +31,7 @@ public sealed class GalleryCrashTests(ITestOutputHelper output) : IDisposable
     public async Task AcknowledgedGalleryWritesSurviveSigkillAndTheIndexMatchesTheDatabase()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 5);
+        TestModel.Write(model, seed: 5);
         var fingerprint = OnnxClassifier.Fingerprint(model);
         var database = _dir.File("gallery.db");
         var ledger = new Ledger();

@@ -1,7 +1,3 @@
-using System.Net;
-using AlexNet.Api.Endpoints;
-using SixLabors.ImageSharp;
-
 namespace AlexNet.Api.Tests;
 
 [Collection(ApiCollection.Name)]

@@ -1,10 +1,6 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
-using System.Net;
 using System.Net.Sockets;
-using System.Text;
-using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Formats.Webp;

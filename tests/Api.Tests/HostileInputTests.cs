@@ -1,8 +1,4 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using Xunit.Abstractions;
 
@@ -28,7 +24,7 @@ public sealed class HostileService : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 3);
+        TestModel.Write(model, seed: 3);
         Factory = new ApiFactory(model, Database, new Dictionary<string, string?>
         {
             ["Uploads:MaxImageBytes"] = MaxImageBytes.ToString(),
@@ -116,7 +112,7 @@ public sealed class HostileInputTests(HostileService service, ITestOutputHelper 
     {
         using var dir = new TempDir();
         var model = dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 4);
+        TestModel.Write(model, seed: 4);
         await using var factory = new ApiFactory(model, dir.File("gallery.db"), new Dictionary<string, string?>
         {
             ["RateLimit:PermitLimit"] = "10",

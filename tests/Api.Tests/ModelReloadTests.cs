@@ -1,11 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Http.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Api.Inference;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Data.Sqlite;
 
 namespace AlexNet.Api.Tests;

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace AlexNet.Api.Tests;
@@ -27,7 +25,7 @@ public sealed class OverloadTests(ITestOutputHelper output) : IDisposable
     public async Task BurstsAboveCapacityGetOnly200Or503WithRetryAfterAndMemoryStaysFlat()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 6);
+        TestModel.Write(model, seed: 6);
         using var service = await ServiceProcess.StartAsync(model, _dir.File("gallery.db"), new Dictionary<string, string>
         {
             ["Cache__Enabled"] = "false",
@@ -87,7 +85,7 @@ public sealed class OverloadTests(ITestOutputHelper output) : IDisposable
     public async Task RequestsBeyondMaxInFlightGet503AtOnceWhileTheModelIsBusy()
     {
         var model = _dir.File("model.onnx");
-        ModelFixture.Write(model, seed: 7);
+        TestModel.Write(model, seed: 7);
         var gate = new HoldingGate();
         await using var factory = new ApiFactory(model, _dir.File("gallery.db"), new Dictionary<string, string?>
         {

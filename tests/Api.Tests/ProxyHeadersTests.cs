@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace AlexNet.Api.Tests;
 
 /// <summary>ForwardedHeaders:TrustedProxies: behind a trusted proxy the rate limit is per client (X-Forwarded-For);

@@ -1,4 +1,3 @@
-using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using Microsoft.ML.OnnxRuntime;
 
@@ -9,7 +8,7 @@ namespace AlexNet.Api.Tests;
 public sealed class Reference : IDisposable
 {
     readonly InferenceSession _session;
-    readonly ImagePreprocessor _pre = new(ModelFixture.Spec);
+    readonly ImagePreprocessor _pre = new(TestModel.Spec);
 
     public Reference(string modelPath) => _session = new InferenceSession(modelPath);
 

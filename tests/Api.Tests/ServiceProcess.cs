@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Net.Http.Json;
-using System.Text;
-using AlexNet.Api.Endpoints;
-
 namespace AlexNet.Api.Tests;
 
 /// <summary>

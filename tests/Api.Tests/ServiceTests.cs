@@ -1,13 +1,6 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Reflection;
-using System.Text.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace AlexNet.Api.Tests;
 
@@ -101,7 +94,7 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
         var model = await (await client.GetAsync("/api/model")).JsonAsync<ModelResponse>();
 
         Assert.Equal(("compact", 56, 64, 10, 1024, "CPU"), (model.Preset, model.InputSize, model.ResizeSize, model.Classes, model.FeatureDim, model.Provider));
-        Assert.Equal(ModelFixture.Labels, model.Labels.Select(l => l.Label));
+        Assert.Equal(TestModel.Labels, model.Labels.Select(l => l.Label));
         Assert.Equal("n04370456", model.Labels[0].Wnid);
         Assert.Null(model.Labels[1].Wnid);
         Assert.Equal("test", model.Provenance?.GetProperty("dataset").GetString());

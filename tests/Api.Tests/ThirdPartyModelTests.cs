@@ -1,10 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using AlexNet.Api.Endpoints;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
 namespace AlexNet.Api.Tests;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
-namespace AlexNet.Tests;
+namespace AlexNet.Tests.Shared;
 
 /// <summary>
 /// Runs tests/fixtures/torchvision_fixture.py under Debian's interpreter (python3-torch 1.13 and python3-torchvision

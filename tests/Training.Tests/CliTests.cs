@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using AlexNet.Model;
-using AlexNet.Training.Training;
-using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
 
 namespace AlexNet.Training.Tests;

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using AlexNet.Training.Training;
-using Microsoft.ML.OnnxRuntime;
-
 namespace AlexNet.Training.Tests;
 
 /// <summary>SIGKILL in the middle of a checkpoint write or an export leaves the previous file whole.</summary>

@@ -1,7 +1,3 @@
-using AlexNet.Model;
-using AlexNet.Model.Imaging;
-using AlexNet.Training.Data;
-
 namespace AlexNet.Training.Tests;
 
 public class DataTests

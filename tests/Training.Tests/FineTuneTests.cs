@@ -1,11 +1,4 @@
 using System.Text.Json;
-using AlexNet.Model;
-using AlexNet.Model.Onnx;
-using AlexNet.Model.Imaging;
-using AlexNet.Training.Data;
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
-using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

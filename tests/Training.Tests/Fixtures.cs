@@ -1,4 +1,3 @@
-using AlexNet.Training.Data;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 

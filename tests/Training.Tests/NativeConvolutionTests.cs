@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using AlexNet.Model;
 using AlexNet.Training.Runtime;
 
 namespace AlexNet.Training.Tests;

@@ -1,5 +1,3 @@
-using AlexNet.Model;
-using AlexNet.Training.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 

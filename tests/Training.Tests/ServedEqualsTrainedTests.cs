@@ -1,13 +1,5 @@
 using System.Net.Http.Json;
 using AlexNet.Api.Endpoints;
-using AlexNet.Model;
-using AlexNet.Model.Imaging;
-using AlexNet.Training.Export;
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.Configuration;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using static TorchSharp.torch;
@@ -21,19 +13,6 @@ namespace AlexNet.Training.Tests;
 public class ServedEqualsTrainedTests
 {
     public ServedEqualsTrainedTests() => TorchSetup.Ensure();
-
-    sealed class Service(string model, string db) : WebApplicationFactory<Program>
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            builder.UseEnvironment("Testing");
-            builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Inference:ModelPath"] = model, ["Inference:Provider"] = "Cpu", ["Gallery:DatabasePath"] = db,
-                ["Cache:Enabled"] = "false", ["Logging:LogLevel:Default"] = "Warning",
-            }));
-        }
-    }
 
     static byte[] Photo(int seed)
     {
@@ -60,7 +39,7 @@ public class ServedEqualsTrainedTests
         model.eval();
         OnnxExporter.Export(model, LabelSet.FashionMnist, new Provenance(), dir.File("m.onnx"));
 
-        using var service = new Service(dir.File("m.onnx"), dir.File("g.db"));
+        using var service = new ApiFactory(dir.File("m.onnx"), dir.File("g.db"), new Dictionary<string, string?> { ["Cache:Enabled"] = "false" });
         var client = service.CreateClient();
         for (var i = 0; i < 50 && !(await client.GetAsync("/health/ready")).IsSuccessStatusCode; i++) await Task.Delay(100);
 

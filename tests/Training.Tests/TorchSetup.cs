@@ -12,11 +12,3 @@ static class TorchSetup
     [System.Runtime.CompilerServices.ModuleInitializer]
     internal static void BeforeAnyTest() => Runtime.TorchRuntime.Initialize();
 }
-
-/// <summary>A temp folder per test, removed afterwards.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("alexnet-test-").FullName;
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}

@@ -1,8 +1,3 @@
-using AlexNet.Model;
-using AlexNet.Model.Onnx;
-using AlexNet.Training.Export;
-using AlexNet.Training.Model;
-using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp.PyBridge;
 using Xunit.Abstractions;

@@ -1,9 +1,3 @@
-using System.Diagnostics;
-using AlexNet.Model;
-using AlexNet.Model.Imaging;
-using AlexNet.Training.Data;
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
 using static TorchSharp.torch;
 
 namespace AlexNet.Training.Tests;

@@ -17,7 +17,7 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
     const int MaxImageBytes = 256 * 1024;   // small, so that a "too large" file is quick to make and send
     readonly TempDir _dir = new();
     readonly string _shots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
-    WebServer _server = null!;
+    ApiFactory _server = null!;
     Uri _address = null!;
     IPlaywright _playwright = null!;
     IBrowser _browser = null!;
@@ -28,11 +28,11 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
         var model = _dir.File("model-a.onnx");
         TestModel.Write(model, seed: 1);
         TestModel.WriteConv1Picture(_dir.File("model-a.conv1.png"), seed: 1);
-        _server = new WebServer(model, _dir.File("gallery.db"), new Dictionary<string, string?>
+        _server = new ApiFactory(model, _dir.File("gallery.db"), new Dictionary<string, string?>
         {
             ["Uploads:MaxImageBytes"] = MaxImageBytes.ToString(CultureInfo.InvariantCulture),
         });
-        _address = await _server.StartAsync();
+        _address = await _server.StartKestrelAsync();
         (_playwright, _browser) = await Chromium.LaunchAsync();
         SetDefaultExpectTimeout(30_000);   // two shared cores: be patient, the waits end as soon as the page is right
     }
@@ -137,13 +137,13 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
         await page.Locator("#key-input").FillAsync("wrong-key");
         await page.Locator("#key-input").PressAsync("Enter");
         await Expect(page.Locator("#key-error")).ToHaveTextAsync("The X-Api-Key header does not match the server's API key.");
-        await page.Locator("#key-input").FillAsync(WebServer.Key);
+        await page.Locator("#key-input").FillAsync(ApiFactory.Key);
         await ShotAsync(page, "03-api-key");
         await page.GetByRole(AriaRole.Button, new() { Name = "Use this key" }).ClickAsync();
         await Expect(dialog).ToBeHiddenAsync();
         await Expect(page.Locator(".toast")).ToContainTextAsync("Added “sample” to the gallery");
         await Expect(page.Locator("#tiles li.tile")).ToHaveCountAsync(1);
-        Assert.Equal(WebServer.Key, await page.EvaluateAsync<string>("sessionStorage.getItem('alexnet.apiKey')"));
+        Assert.Equal(ApiFactory.Key, await page.EvaluateAsync<string>("sessionStorage.getItem('alexnet.apiKey')"));
 
         // The search that follows finds it first, at distance 0.
         var firstHit = page.Locator("#hits li.hit").First;
@@ -231,8 +231,8 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
             { "input": "x", "inputSize": 16, "resize": "squash", "channelOrder": "rgb", "pixelRange": 1,
               "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "scores": "y", "scoresAre": "logits", "labels": "colours.txt" }
             """);
-        await using var server = new WebServer(model, _dir.File("third-party.db"));
-        var page = await OpenAsync(address: await server.StartAsync());
+        await using var server = new ApiFactory(model, _dir.File("third-party.db"));
+        var page = await OpenAsync(address: await server.StartKestrelAsync());
 
         await Expect(page.Locator("#facts")).ToContainTextAsync("third-party ONNX file, served through its profile");
         await Expect(page.Locator("#facts")).ToContainTextAsync("RGB, pixels scaled to 0–1, minus [0.5, 0.5, 0.5], over [0.25, 0.25, 0.25]");

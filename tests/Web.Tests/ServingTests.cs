@@ -8,7 +8,7 @@ public sealed class ServingTests : IDisposable
 {
     readonly TempDir _dir = new();
 
-    WebServer Server(string model) => new(model, _dir.File($"{Path.GetFileNameWithoutExtension(model)}.db"), kestrel: false);
+    ApiFactory Server(string model) => new(model, _dir.File($"{Path.GetFileNameWithoutExtension(model)}.db"));
 
     string Model(string name, bool picture)
     {
