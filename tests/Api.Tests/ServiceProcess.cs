@@ -30,13 +30,14 @@ public sealed class ServiceProcess : IDisposable
     public static string ApiDll => Path.Combine(AppContext.BaseDirectory, "AlexNet.Api.dll");
 
     /// <summary>Starts the service and waits until /health/ready says 200 (at most <paramref name="timeout"/>).</summary>
+    /// <param name="openFileLimit">The child's RLIMIT_NOFILE (soft and hard), set with prlimit; null: inherited.</param>
     public static async Task<ServiceProcess> StartAsync(string modelPath, string databasePath, IDictionary<string, string>? settings = null,
-        TimeSpan? timeout = null)
+        TimeSpan? timeout = null, int? openFileLimit = null)
     {
         for (var attempt = 1; ; attempt++)
         {
             var port = Endpoint.FreePort();
-            var service = Launch(modelPath, databasePath, port, settings);
+            var service = Launch(modelPath, databasePath, port, settings, openFileLimit);
             try
             {
                 await service.WaitReadyAsync(timeout ?? TimeSpan.FromSeconds(60));
@@ -54,16 +55,23 @@ public sealed class ServiceProcess : IDisposable
         }
     }
 
-    static ServiceProcess Launch(string modelPath, string databasePath, int port, IDictionary<string, string>? settings)
+    /// <summary>Starts the service without waiting for it (it may never be ready, or exit).</summary>
+    public static ServiceProcess Launch(string modelPath, string databasePath, IDictionary<string, string>? settings = null) =>
+        Launch(modelPath, databasePath, Endpoint.FreePort(), settings, null);
+
+    static ServiceProcess Launch(string modelPath, string databasePath, int port, IDictionary<string, string>? settings, int? openFileLimit)
     {
         Assert.True(File.Exists(ApiDll), $"{ApiDll} is missing: the Api project reference should copy it.");
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var info = new ProcessStartInfo(openFileLimit is null ? dotnet : "prlimit")
         {
             WorkingDirectory = AppContext.BaseDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (openFileLimit is { } files)
+            foreach (var a in new[] { $"--nofile={files}:{files}", "--", dotnet }) info.ArgumentList.Add(a);   // prlimit execs the host
         info.ArgumentList.Add(ApiDll);
         var env = new Dictionary<string, string>
         {
@@ -116,6 +124,27 @@ public sealed class ServiceProcess : IDisposable
             catch (HttpRequestException) { }   // not listening yet
             if (deadline.Elapsed > timeout) throw new TimeoutException($"Not ready after {timeout}: {Log}");
             await Task.Delay(50);
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits for the process to end by itself (at most <paramref name="timeout"/>); false if it still runs.</summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout)) return false;
+        _process.WaitForExit();   // and for the output readers to finish
+        return true;
+    }
+
+    /// <summary>Resident memory of the process now (VmRSS), in bytes.</summary>
+    public long Rss
+    {
+        get
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         }
     }
 

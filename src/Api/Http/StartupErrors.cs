@@ -18,13 +18,17 @@ public static class StartupErrors
         {
             app.Run();
         }
-        catch (Exception e) when (Explain(e) is { } line)
+        catch (Exception e) when (Explain(e) is { } line && !HostedByTestFactory)
         {
             app.Logger.LogCritical("The service cannot start: {Reason}", line);
             Console.Error.WriteLine($"alexnet-api: cannot start: {line}");
             Environment.ExitCode = 1;
         }
     }
+
+    /// <summary>Under WebApplicationFactory the exception must reach the factory, which rethrows it to the test.</summary>
+    static bool HostedByTestFactory =>
+        AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.AspNetCore.Mvc.Testing");
 
     /// <summary>The host logs a failed start with the stack trace; <see cref="RunOrExplain"/> says it in one line instead.</summary>
     public static IServiceCollection QuietFailedStarts(this IServiceCollection services) =>
