@@ -1,6 +1,6 @@
 using System.CommandLine;
-using AlexNet.Training;
-using AlexNet.Training.Runtime;
+using AlexNet.Training.Commands;
+using AlexNet.Training.Networks;
 using TorchSharp;
 
 TorchRuntime.Initialize();   // before the first libtorch call (also done when the assembly loads)

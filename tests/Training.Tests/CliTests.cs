@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using AlexNet.Model;
-using AlexNet.Training.Training;
+using AlexNet.Training.Loop;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
 

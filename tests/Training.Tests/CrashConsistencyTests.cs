@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using AlexNet.Training.Training;
+using AlexNet.Training.Loop;
 using Microsoft.ML.OnnxRuntime;
 
 namespace AlexNet.Training.Tests;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using AlexNet.Training.Export;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using static TorchSharp.torch;

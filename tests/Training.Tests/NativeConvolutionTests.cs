@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using AlexNet.Model;
-using AlexNet.Training.Runtime;
+using AlexNet.Training.Networks;
 
 namespace AlexNet.Training.Tests;
 

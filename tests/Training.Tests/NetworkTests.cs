@@ -1,5 +1,5 @@
 using AlexNet.Model;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 

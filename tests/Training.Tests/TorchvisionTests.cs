@@ -1,7 +1,7 @@
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using AlexNet.Training.Export;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp.PyBridge;

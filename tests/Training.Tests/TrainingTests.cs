@@ -2,8 +2,10 @@ using System.Diagnostics;
 using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Data;
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
+using AlexNet.Training.Evaluation;
+using AlexNet.Training.Loop;
+using AlexNet.Training.Networks;
+using AlexNet.Training.Reporting;
 using static TorchSharp.torch;
 
 namespace AlexNet.Training.Tests;
@@ -26,7 +28,7 @@ public class TrainingTests
     static TrainOptions Tiny(string data, string output, int epochs) => new()
     {
         Preset = "compact", Data = data, Output = output, Epochs = epochs, BatchSize = 8, LearningRate = 0.01,
-        Init = InitScheme.Kaiming, Normalize = "meanstd", Seed = 5, EvalBatchSize = 16,
+        Init = InitScheme.Kaiming, Normalize = NormalizeMode.MeanStd, Seed = 5, EvalBatchSize = 16,
     };
 
     [Theory]

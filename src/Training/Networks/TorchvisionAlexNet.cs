@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
 
-namespace AlexNet.Training.Model;
+namespace AlexNet.Training.Networks;
 
 /// <summary>
 /// torchvision's one-tower AlexNet (<see cref="TorchvisionAlexNetSpec"/>), laid out as pytorch/vision
