@@ -1,6 +1,5 @@
-using System.CommandLine;
 using AlexNet.Training.Commands;
-using AlexNet.Training.Networks;
+using AlexNet.Training.Runtime;
 using TorchSharp;
 
 TorchRuntime.Initialize();   // before the first libtorch call (also done when the assembly loads)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using AlexNet.Model;
 using AlexNet.Training.Loop;
 using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;

@@ -1,4 +1,3 @@
-using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Data;
 

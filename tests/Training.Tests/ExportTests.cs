@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using AlexNet.Training.Export;
 using AlexNet.Training.Networks;

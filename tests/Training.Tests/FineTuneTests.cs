@@ -1,5 +1,4 @@
 using System.Text.Json;
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Commands;

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
-using AlexNet.Model;
-using AlexNet.Training.Networks;
+using AlexNet.Training.Runtime;
 
 namespace AlexNet.Training.Tests;
 

@@ -1,4 +1,3 @@
-using AlexNet.Model;
 using AlexNet.Training.Networks;
 using TorchSharp;
 using static TorchSharp.torch;

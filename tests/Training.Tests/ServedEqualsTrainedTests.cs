@@ -1,6 +1,5 @@
 using System.Net.Http.Json;
 using AlexNet.Api.Endpoints;
-using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Evaluation;
 using AlexNet.Training.Export;

@@ -8,9 +8,9 @@ static class TorchSetup
     static TorchSetup() => torch.set_num_threads(Math.Min(Environment.ProcessorCount, 2));
     public static void Ensure() { }
 
-    /// <summary>Before any test touches libtorch: the oneDNN ISA cap of <see cref="Networks.TorchRuntime"/>.</summary>
+    /// <summary>Before any test touches libtorch: the oneDNN ISA cap of <see cref="Runtime.TorchRuntime"/>.</summary>
     [System.Runtime.CompilerServices.ModuleInitializer]
-    internal static void BeforeAnyTest() => Networks.TorchRuntime.Initialize();
+    internal static void BeforeAnyTest() => Runtime.TorchRuntime.Initialize();
 }
 
 /// <summary>A temp folder per test, removed afterwards.</summary>

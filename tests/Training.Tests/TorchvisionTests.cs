@@ -1,4 +1,3 @@
-using AlexNet.Model;
 using AlexNet.Model.Onnx;
 using AlexNet.Training.Export;
 using AlexNet.Training.Networks;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Data;
 using AlexNet.Training.Evaluation;

@@ -1,12 +1,10 @@
-using System.CommandLine;
 using AlexNet.Model;
 using AlexNet.Training.Evaluation;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>bench</c>: a <see cref="BenchRequest"/>, then <see cref="Bench.Run"/>.</summary>
-public sealed class BenchCommand : Command
+public sealed class BenchCommand : VerbCommand
 {
     public BenchCommand() : base("bench", "Bare SGD steps on in-memory tensors (the training speed without the data pipeline), or --forward speed.")
     {
@@ -17,7 +15,7 @@ public sealed class BenchCommand : Command
         var classes = Opt<int?>("--classes", "Class count (default: 1000 for paper, 10 for compact).");
         var forward = Opt("--forward", "Measure raw forward img/s instead: TorchSharp against ONNX Runtime on the same weights.", false);
         var batches = new Option<int[]>("--batches") { Description = "Batch sizes for --forward.", DefaultValueFactory = _ => [1, 8, 32], AllowMultipleArgumentsPerToken = true };
-        foreach (var option in new Option[] { preset, batch, steps, classes, forward, batches }) Options.Add(option);
+        AddOptions(preset, batch, steps, classes, forward, batches);
 
         SetAction(r =>
         {

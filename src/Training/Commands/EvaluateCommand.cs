@@ -1,11 +1,9 @@
-using System.CommandLine;
 using AlexNet.Training.Evaluation;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>evaluate</c>: an <see cref="EvaluateRequest"/>, then <see cref="ModelEvaluation.Run"/>; one line per crop mode.</summary>
-public sealed class EvaluateCommand : Command
+public sealed class EvaluateCommand : VerbCommand
 {
     public EvaluateCommand() : base("evaluate", "Top-1 and top-5 error, centre crop and 10 crops.")
     {
@@ -15,7 +13,7 @@ public sealed class EvaluateCommand : Command
         var fashion = Opt<string>("--fashion-mnist", "Fashion-MNIST folder: evaluates on its 10,000 test images.");
         var tenCrop = Opt("--ten-crop", "Also report the paper's 10-crop error (corners, centre and mirrors, softmax averaged).", false);
         var limit = Opt<int?>("--limit", "Evaluate the first N images only.");
-        foreach (var option in new Option[] { checkpoint, model, data, fashion, tenCrop, limit }) Options.Add(option);
+        AddOptions(checkpoint, model, data, fashion, tenCrop, limit);
 
         SetAction(r =>
         {

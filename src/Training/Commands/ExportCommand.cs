@@ -1,13 +1,11 @@
-using System.CommandLine;
 using AlexNet.Model;
 using AlexNet.Training.Export;
 using AlexNet.Training.Reporting;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>export</c>: an <see cref="ExportRequest"/>, then <see cref="ModelExport.Run"/>.</summary>
-public sealed class ExportCommand : Command
+public sealed class ExportCommand : VerbCommand
 {
     public ExportCommand() : base("export", "Write an ONNX model (probabilities and FC7 features) from a checkpoint or fresh weights.")
     {
@@ -22,7 +20,7 @@ public sealed class ExportCommand : Command
         {
             Description = "Extra provenance metric as name=value, e.g. test_top1_error=0.0993 (repeatable).", AllowMultipleArgumentsPerToken = true,
         };
-        foreach (var option in new Option[] { checkpoint, preset, classes, labels, seed, output, metric }) Options.Add(option);
+        AddOptions(checkpoint, preset, classes, labels, seed, output, metric);
 
         SetAction(r =>
         {

@@ -1,11 +1,9 @@
-using System.CommandLine;
 using AlexNet.Training.Loop;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>finetune</c>: the options of <see cref="FineTuneOptions"/>, then <see cref="Runs.FineTune"/>.</summary>
-public sealed class FineTuneCommand : Command
+public sealed class FineTuneCommand : VerbCommand
 {
     public FineTuneCommand()
         : base("finetune", "Replace the last layer for the classes of --data and train: pretrained layers 10x slower, or frozen with --freeze.")
@@ -25,14 +23,10 @@ public sealed class FineTuneCommand : Command
         var devices = Opt("--devices", "cpu, cuda:0, or cuda:0,cuda:1 (two-tower nets only).", d.Devices);
         var seed = Opt("--seed", "Seed of the new layer, data order, augmentation and dropout.", d.Seed);
         var output = Opt("--out", "Run folder: best.ckpt or best.pth (+ labels.txt), metrics.csv.", d.Output);
-        var limit = Opt<int?>("--limit", "Use only the first N training images.");
-        var limitBatches = Opt<int?>("--limit-batches", "Stop each epoch after N batches (smoke runs).");
+        var (limit, limitBatches) = SmokeRunOptions();
         var exportTo = Opt<string>("--export", "After training, export the best weights to this .onnx path.");
-        foreach (var option in new Option[]
-                 {
-                     from, data, epochs, batch, lr, scale, freeze, momentum, wd, patience, noFlip, devices, seed, output, limit, limitBatches, exportTo,
-                 })
-            Options.Add(option);
+        AddOptions(
+            from, data, epochs, batch, lr, scale, freeze, momentum, wd, patience, noFlip, devices, seed, output, limit, limitBatches, exportTo);
 
         SetAction(r =>
         {

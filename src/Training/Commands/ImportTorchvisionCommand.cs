@@ -1,12 +1,10 @@
-using System.CommandLine;
 using AlexNet.Training.Export;
 using AlexNet.Training.Reporting;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>import-torchvision</c>: an <see cref="ImportRequest"/>, then <see cref="TorchvisionImport.Run"/>.</summary>
-public sealed class ImportTorchvisionCommand : Command
+public sealed class ImportTorchvisionCommand : VerbCommand
 {
     public ImportTorchvisionCommand() : base("import-torchvision", "Convert torchvision AlexNet weights (.pth) to an ONNX model the API serves.")
     {
@@ -15,7 +13,7 @@ public sealed class ImportTorchvisionCommand : Command
         var output = RequiredOpt("--out", "Where to write the .onnx file (our contract: image 0..255 in, probabilities and features out).");
         var data = Opt<string>("--data", "Also evaluate on this image folder (root/<class>/*, class folders named by label or wnid).");
         var limit = Opt<int?>("--limit", "Evaluate the first N images only.");
-        foreach (var option in new Option[] { weights, labels, output, data, limit }) Options.Add(option);
+        AddOptions(weights, labels, output, data, limit);
 
         SetAction(r =>
         {

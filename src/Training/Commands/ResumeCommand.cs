@@ -1,11 +1,9 @@
-using System.CommandLine;
 using AlexNet.Training.Loop;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>resume</c>: a <see cref="ResumeRequest"/>, then <see cref="Runs.Resume"/>.</summary>
-public sealed class ResumeCommand : Command
+public sealed class ResumeCommand : VerbCommand
 {
     public ResumeCommand() : base("resume", "Continue a run exactly where it stopped (optionally with a new length or schedule).")
     {
@@ -13,7 +11,7 @@ public sealed class ResumeCommand : Command
         var epochs = Opt<int?>("--epochs", "New total number of epochs (default: the original).");
         var lr = Opt<double?>("--lr", "Change the learning rate from here on (default: the schedule's).");
         var steps = new Option<int[]?>("--step-epochs") { Description = "Switch to a step schedule with these epochs.", AllowMultipleArgumentsPerToken = true };
-        foreach (var option in new Option[] { run, epochs, lr, steps }) Options.Add(option);
+        AddOptions(run, epochs, lr, steps);
 
         SetAction(r =>
         {

@@ -1,12 +1,10 @@
-using System.CommandLine;
 using AlexNet.Model;
 using AlexNet.Training.Loop;
-using static AlexNet.Training.Commands.Cli;
 
 namespace AlexNet.Training.Commands;
 
 /// <summary><c>train</c>: the options of <see cref="TrainOptions"/> (defaults: the paper's recipe), then <see cref="Runs.Train"/>.</summary>
-public sealed class TrainCommand : Command
+public sealed class TrainCommand : VerbCommand
 {
     public TrainCommand() : base("train", "Train from scratch with the paper's recipe.")
     {
@@ -33,16 +31,12 @@ public sealed class TrainCommand : Command
         var devices = Opt("--devices", "Tower placement: cpu, cuda:0, or cuda:0,cuda:1 (tower a, tower b).", d.Devices);
         var seed = Opt("--seed", "Seed of every random choice (init, data order, augmentation, dropout).", d.Seed);
         var output = Opt("--out", "Run folder: checkpoints, metrics.csv, pictures.", d.Output);
-        var limit = Opt<int?>("--limit", "Use only the first N training images.");
-        var limitBatches = Opt<int?>("--limit-batches", "Stop each epoch after N batches (smoke runs).");
+        var (limit, limitBatches) = SmokeRunOptions();
         var holdout = Opt("--val-holdout", "Training images held out for validation (Fashion-MNIST has no val split).", d.ValidationHoldout);
         var exportTo = Opt<string>("--export", "After training, export best.ckpt to this .onnx path.");
-        foreach (var option in new Option[]
-                 {
-                     preset, data, fashion, epochs, batch, lr, momentum, wd, schedule, patience, maxDrops, steps, init, normalize,
-                     noPca, noFlip, devices, seed, output, limit, limitBatches, holdout, exportTo,
-                 })
-            Options.Add(option);
+        AddOptions(
+            preset, data, fashion, epochs, batch, lr, momentum, wd, schedule, patience, maxDrops, steps, init, normalize,
+            noPca, noFlip, devices, seed, output, limit, limitBatches, holdout, exportTo);
 
         SetAction(r =>
         {

@@ -1,6 +1,6 @@
 using AlexNet.Training.Export;
-using AlexNet.Training.Networks;
 using AlexNet.Training.Reporting;
+using AlexNet.Training.Runtime;
 
 namespace AlexNet.Training.Loop;
 

@@ -32,7 +32,7 @@ public sealed class Trainer(ITrainingReport report)
         {
             NormalizeMode.Mean => stats with { Std = [1f, 1f, 1f] },
             NormalizeMode.MeanStd => stats,
-            _ => throw new ArgumentException($"--normalize must be mean or meanstd, not '{o.Normalize}'."),
+            _ => throw new ArgumentException($"--normalize must be mean or meanstd, not '{o.Normalize.ToString().ToLowerInvariant()}'."),
         };
         var pca = o.PcaLighting ? PcaLighting.FromData(data.Train) : null;
         torch.random.manual_seed(o.Seed);

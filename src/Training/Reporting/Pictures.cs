@@ -1,5 +1,5 @@
-using AlexNet.Training.Networks;
 using AlexNet.Training.Loop;
+using AlexNet.Training.Networks;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using static TorchSharp.torch;

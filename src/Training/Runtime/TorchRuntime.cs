@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training.Networks;
+namespace AlexNet.Training.Runtime;
 
 /// <summary>
 /// Settings libtorch must have before its first operation, and a known-answer check of its convolutions.
