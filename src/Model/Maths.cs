@@ -4,7 +4,7 @@ namespace AlexNet.Model;
 
 public readonly record struct Scored(int Index, float Score);
 
-/// <summary>Top-k, softmax and distance maths shared by training, evaluation and serving.</summary>
+/// <summary>Top-k and distance maths shared by training, evaluation and serving.</summary>
 public static class Maths
 {
     /// <summary>The k largest scores, largest first; ties go to the lower index. k is clamped to the length.</summary>
@@ -24,11 +24,6 @@ public static class Maths
         }
         return [.. best];
     }
-
-    /// <summary>Whether <paramref name="label"/> is among the k best scores (ties resolved as in <see cref="TopK"/>).</summary>
-    public static bool InTopK(ReadOnlySpan<float> scores, int label, int k) => TopK(scores, k).Any(s => s.Index == label);
-
-    public static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities) => TensorPrimitives.SoftMax(logits, probabilities);
 
     /// <summary>Euclidean (L2) distance, the paper's similarity for FC7 features (section 4.2).</summary>
     public static float Euclidean(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => TensorPrimitives.Distance(a, b);

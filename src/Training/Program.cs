@@ -1,5 +1,4 @@
-using System.CommandLine;
-using AlexNet.Training;
+using AlexNet.Training.Commands;
 using AlexNet.Training.Runtime;
 using TorchSharp;
 

@@ -1,3 +1,4 @@
+using AlexNet.Training.Commands;
 using System.Text.Json;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -20,7 +20,7 @@ public class TrainingTests
     static TrainOptions Tiny(string data, string output, int epochs) => new()
     {
         Preset = "compact", Data = data, Output = output, Epochs = epochs, BatchSize = 8, LearningRate = 0.01,
-        Init = InitScheme.Kaiming, Normalize = "meanstd", Seed = 5, EvalBatchSize = 16,
+        Init = InitScheme.Kaiming, Normalize = NormalizeMode.MeanStd, Seed = 5, EvalBatchSize = 16,
     };
 
     [Theory]

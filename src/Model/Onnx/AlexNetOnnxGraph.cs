@@ -5,9 +5,6 @@ namespace AlexNet.Model.Onnx;
 /// <summary>How LRN is written: ONNX's LRN operator per tower, or the equivalent banded 1x1 convolution (faster).</summary>
 public enum LrnForm { BandedConv, Operator }
 
-/// <summary>A named weight tensor: row-major values and their shape (PyTorch layout).</summary>
-public sealed record WeightTensor(float[] Data, long[] Shape);
-
 /// <summary>
 /// Writes the two-tower AlexNet as one ONNX graph (opset 17). Weights come per tower with the paper's names
 /// (<c>conv1a.weight</c>, <c>conv1b.weight</c>, ..., <c>fc8.weight</c>), as the training worker's model names them.
@@ -57,64 +54,28 @@ public static class AlexNetOnnxGraph
     public static OnnxModelBuilder Build(AlexNetSpec spec, IReadOnlyDictionary<string, WeightTensor> weights,
         Normalization norm, ModelMetadata metadata, LrnForm lrn = LrnForm.BandedConv)
     {
-        var b = new OnnxModelBuilder { GraphName = $"alexnet_{spec.Preset}" };
-        b.FloatInput(OnnxContract.Input, OnnxContract.BatchDim, 3, spec.InputSize, spec.InputSize);
-        b.FloatOutput(OnnxContract.Probabilities, OnnxContract.BatchDim, spec.Classes);
-        b.FloatOutput(OnnxContract.Features, OnnxContract.BatchDim, spec.FeatureDim);
+        var b = OnnxGraphParts.Begin($"alexnet_{spec.Preset}", spec.InputSize, spec.Classes, spec.FeatureDim, norm);
+        void Conv(string layer, string input, int group, int kernel, int stride, int pad) =>
+            OnnxGraphParts.ConvRelu(b, layer, input, Towers(weights, layer, "weight"), Towers(weights, layer, "bias"), group, kernel, stride, pad);
 
-        // (x - mean) / std, both (1, 3, 1, 1)
-        b.Initializer("norm.mean", norm.Mean, 1, 3, 1, 1);
-        b.Initializer("norm.std", norm.Std, 1, 3, 1, 1);
-        b.Node("Sub", [OnnxContract.Input, "norm.mean"], ["x_centred"]);
-        b.Node("Div", ["x_centred", "norm.std"], ["x"]);
-
-        var c1 = spec.Conv1Kernel;
-        Conv(b, weights, "conv1", "x", "conv1", group: 1, kernel: c1, stride: spec.Conv1Stride, pad: spec.Conv1Padding);
+        Conv("conv1", "x", group: 1, kernel: spec.Conv1Kernel, stride: spec.Conv1Stride, pad: spec.Conv1Padding);
         Lrn(b, "conv1", 2 * spec.Conv1, lrn);
-        MaxPool(b, "conv1_lrn", "pool1");
-        Conv(b, weights, "conv2", "pool1", "conv2", group: 2, kernel: 5, stride: 1, pad: 2);
+        OnnxGraphParts.MaxPool(b, "conv1_lrn", "pool1");
+        Conv("conv2", "pool1", group: 2, kernel: 5, stride: 1, pad: 2);
         Lrn(b, "conv2", 2 * spec.Conv2, lrn);
-        MaxPool(b, "conv2_lrn", "pool2");
-        Conv(b, weights, "conv3", "pool2", "conv3", group: 1, kernel: 3, stride: 1, pad: 1);
-        Conv(b, weights, "conv4", "conv3_relu", "conv4", group: 2, kernel: 3, stride: 1, pad: 1);
-        Conv(b, weights, "conv5", "conv4_relu", "conv5", group: 2, kernel: 3, stride: 1, pad: 1);
-        MaxPool(b, "conv5_relu", "pool5");
-        b.Node("Flatten", ["pool5"], ["flat"], ("axis", 1));                 // (N, 256, 6, 6) -> (N, 9216), tower a first
-        Gemm(b, weights, "fc6", "flat", "fc6", towers: true);
-        b.Node("Relu", ["fc6"], ["fc6_relu"]);
-        Gemm(b, weights, "fc7", "fc6_relu", "fc7", towers: true);
-        b.Node("Relu", ["fc7"], [OnnxContract.Features]);                    // (N, 4096): the paper's feature vector
-        Gemm(b, weights, "fc8", OnnxContract.Features, "logits", towers: false);
-        b.Node("Softmax", ["logits"], [OnnxContract.Probabilities], ("axis", 1));
+        OnnxGraphParts.MaxPool(b, "conv2_lrn", "pool2");
+        Conv("conv3", "pool2", group: 1, kernel: 3, stride: 1, pad: 1);
+        Conv("conv4", "conv3_relu", group: 2, kernel: 3, stride: 1, pad: 1);
+        Conv("conv5", "conv4_relu", group: 2, kernel: 3, stride: 1, pad: 1);
+        OnnxGraphParts.MaxPool(b, "conv5_relu", "pool5");                     // (N, 256, 6, 6), tower a's maps first
+        OnnxGraphParts.Classifier(b, "pool5",
+            new("fc6", Towers(weights, "fc6", "weight"), Towers(weights, "fc6", "bias")),
+            new("fc7", Towers(weights, "fc7", "weight"), Towers(weights, "fc7", "bias")),
+            new("fc8", Get(weights, "fc8.weight"), Get(weights, "fc8.bias")));
 
-        foreach (var (k, v) in metadata.ToProps(spec, norm)) b.Metadata(k, v);
-        b.Metadata(OnnxContract.Keys.Lrn, lrn.ToString());
+        metadata.WriteTo(b, spec.Preset, JsonSerializer.Serialize(spec), spec.Classes, spec.InputSize, spec.ResizeSize,
+            OnnxContract.Preprocessing, norm, lrn.ToString());
         return b;
-    }
-
-    /// <summary>Concatenates tower a's then tower b's weights along the output channels and adds Conv + Relu.</summary>
-    static void Conv(OnnxModelBuilder b, IReadOnlyDictionary<string, WeightTensor> w, string layer, string input,
-        string output, int group, int kernel, int stride, int pad)
-    {
-        var (weight, wShape) = ConcatTowers(w, layer, "weight");
-        var (bias, _) = ConcatTowers(w, layer, "bias");
-        if (wShape[2] != kernel || wShape[3] != kernel)
-            throw new ArgumentException($"{layer}: kernel is {wShape[2]}x{wShape[3]}, the spec says {kernel}x{kernel}.");
-        b.Initializer($"{layer}.weight", weight, wShape);
-        b.Initializer($"{layer}.bias", bias, wShape[0]);
-        b.Node("Conv", [input, $"{layer}.weight", $"{layer}.bias"], [output],
-            ("group", group), ("kernel_shape", new long[] { kernel, kernel }), ("strides", new long[] { stride, stride }),
-            ("pads", new long[] { pad, pad, pad, pad }));
-        b.Node("Relu", [output], [$"{output}_relu"]);
-    }
-
-    static void Gemm(OnnxModelBuilder b, IReadOnlyDictionary<string, WeightTensor> w, string layer, string input, string output, bool towers)
-    {
-        var (weight, shape) = towers ? ConcatTowers(w, layer, "weight") : (w[$"{layer}.weight"].Data, w[$"{layer}.weight"].Shape);
-        var bias = towers ? ConcatTowers(w, layer, "bias").Data : w[$"{layer}.bias"].Data;
-        b.Initializer($"{layer}.weight", weight, shape);
-        b.Initializer($"{layer}.bias", bias, shape[0]);
-        b.Node("Gemm", [input, $"{layer}.weight", $"{layer}.bias"], [output], ("transB", 1));   // y = x W^T + b
     }
 
     static void Lrn(OnnxModelBuilder b, string layer, int channels, LrnForm form)
@@ -161,10 +122,8 @@ public static class AlexNetOnnxGraph
         b.Node("Concat", [$"{layer}_a_lrn", $"{layer}_b_lrn"], [$"{layer}_lrn"], ("axis", 1));
     }
 
-    static void MaxPool(OnnxModelBuilder b, string input, string output) =>
-        b.Node("MaxPool", [input], [output], ("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }));
-
-    static (float[] Data, long[] Shape) ConcatTowers(IReadOnlyDictionary<string, WeightTensor> w, string layer, string kind)
+    /// <summary>Tower a's then tower b's tensor, concatenated along the output channels (dimension 0).</summary>
+    static WeightTensor Towers(IReadOnlyDictionary<string, WeightTensor> w, string layer, string kind)
     {
         var a = Get(w, $"{layer}a.{kind}");
         var bw = Get(w, $"{layer}b.{kind}");
@@ -172,30 +131,9 @@ public static class AlexNetOnnxGraph
             throw new ArgumentException($"{layer}: tower shapes differ: [{string.Join(",", a.Shape)}] vs [{string.Join(",", bw.Shape)}].");
         var shape = (long[])a.Shape.Clone();
         shape[0] += bw.Shape[0];
-        return ([.. a.Data, .. bw.Data], shape);
+        return new([.. a.Data, .. bw.Data], shape);
     }
 
     static WeightTensor Get(IReadOnlyDictionary<string, WeightTensor> w, string name) =>
         w.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"Weight '{name}' is missing; have: {string.Join(", ", w.Keys)}.");
-}
-
-/// <summary>What a model file says about itself, beside its weights.</summary>
-public sealed record ModelMetadata(IReadOnlyList<string> Labels, IReadOnlyList<string>? Synsets, Provenance Provenance)
-{
-    public IEnumerable<(string Key, string Value)> ToProps(AlexNetSpec spec, Normalization norm)
-    {
-        if (Labels.Count != spec.Classes)
-            throw new ArgumentException($"{Labels.Count} labels for {spec.Classes} classes.");
-        yield return (OnnxContract.Keys.Labels, JsonSerializer.Serialize(Labels));
-        if (Synsets is not null) yield return (OnnxContract.Keys.Synsets, JsonSerializer.Serialize(Synsets));
-        yield return (OnnxContract.Keys.Preset, spec.Preset);
-        yield return (OnnxContract.Keys.Spec, JsonSerializer.Serialize(spec));
-        yield return (OnnxContract.Keys.InputSize, spec.InputSize.ToString());
-        yield return (OnnxContract.Keys.ResizeSize, spec.ResizeSize.ToString());
-        yield return (OnnxContract.Keys.PixelFormat, OnnxContract.PixelFormat);
-        yield return (OnnxContract.Keys.Preprocessing, OnnxContract.Preprocessing);
-        yield return (OnnxContract.Keys.Mean, JsonSerializer.Serialize(norm.Mean));
-        yield return (OnnxContract.Keys.Std, JsonSerializer.Serialize(norm.Std));
-        yield return (OnnxContract.Keys.Provenance, Provenance.ToJson());
-    }
 }

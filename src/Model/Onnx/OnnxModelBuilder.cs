@@ -9,7 +9,7 @@ namespace AlexNet.Model.Onnx;
 public sealed class OnnxModelBuilder
 {
     // TensorProto.DataType and AttributeProto.AttributeType values used here.
-    const int Float32 = 1, Int64 = 7;
+    const int Float32 = 1;
     const int AttrFloat = 1, AttrInt = 2, AttrInts = 7;
 
     readonly ProtoWriter _graph = new();
@@ -32,13 +32,6 @@ public sealed class OnnxModelBuilder
         var t = new ProtoWriter();
         foreach (var d in dims) t.Varint(1, d);
         t.Varint(2, Float32).String(8, name).Bytes(9, MemoryMarshal.AsBytes(data));   // raw_data is little-endian
-        _graph.Message(5, t);
-        return this;
-    }
-
-    public OnnxModelBuilder Int64Initializer(string name, ReadOnlySpan<long> data)
-    {
-        var t = new ProtoWriter().Varint(1, data.Length).Varint(2, Int64).String(8, name).Bytes(9, MemoryMarshal.AsBytes(data));
         _graph.Message(5, t);
         return this;
     }

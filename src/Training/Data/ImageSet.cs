@@ -51,6 +51,10 @@ public sealed class ImageSet
         return new ImageSet(pixels, labels, Size, Classes, $"{Source} ({what}, {indices.Count})");
     }
 
+    /// <summary>The first <paramref name="limit"/> images (smoke runs, --limit), or this set when there are no more.</summary>
+    public ImageSet Take(int? limit) =>
+        limit is { } l && l < Count ? Subset(Enumerable.Range(0, l).ToArray(), "limit") : this;
+
     /// <summary>Per-channel mean and standard deviation in pixel units (0..255).</summary>
     public Normalization ChannelStatistics(int maxImages = 10_000)
     {

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 using static TorchSharp.torch;
 
 namespace AlexNet.Training.Export;

@@ -1,6 +1,6 @@
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 
 namespace AlexNet.Training.Export;
 

@@ -1,6 +1,6 @@
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 
-namespace AlexNet.Training.Training;
+namespace AlexNet.Training.Loop;
 
 /// <summary>Everything a run needs; saved in every checkpoint so that <c>resume</c> needs only the run folder.
 /// Defaults are the paper's recipe (section 5).</summary>
@@ -20,14 +20,12 @@ public sealed record TrainOptions
     public double LearningRate { get; init; } = 0.01;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 0.0005;
-    /// <summary>"plateau": divide by 10 when validation top-1 error stops improving; "step": at StepEpochs.</summary>
-    public string Schedule { get; init; } = "plateau";
+    public LrScheduleKind Schedule { get; init; } = LrScheduleKind.Plateau;
     public int Patience { get; init; } = 2;
     public int MaxLrDrops { get; init; } = 3;
     public int[] StepEpochs { get; init; } = [30, 60, 80];
     public InitScheme Init { get; init; } = InitScheme.Paper;
-    /// <summary>"mean" subtracts the training-set channel means (the paper); "meanstd" also divides by the std.</summary>
-    public string Normalize { get; init; } = "mean";
+    public NormalizeMode Normalize { get; init; } = NormalizeMode.Mean;
     public bool PcaLighting { get; init; } = true;
     public bool Flips { get; init; } = true;
     public string Devices { get; init; } = "cpu";
@@ -36,4 +34,24 @@ public sealed record TrainOptions
     /// <summary>Stop each epoch after this many batches (smoke tests).</summary>
     public int? LimitBatches { get; init; }
     public int EvalBatchSize { get; init; } = 256;
+}
+
+/// <summary>When the learning rate is divided by 10 (<see cref="LrSchedule"/>); on the command line in lower case.</summary>
+public enum LrScheduleKind
+{
+    /// <summary>When validation top-1 error has not improved for Patience epochs, at most MaxLrDrops times.</summary>
+    Plateau,
+    /// <summary>After each of StepEpochs.</summary>
+    Step,
+}
+
+/// <summary>What the model's first step does to pixels; on the command line in lower case (mean, meanstd).</summary>
+public enum NormalizeMode
+{
+    /// <summary>Subtract the training-set channel means (the paper).</summary>
+    Mean,
+    /// <summary>Also divide by the training-set channel std.</summary>
+    MeanStd,
+    /// <summary>Keep the pretrained model's normalisation (fine-tuning: its features expect it).</summary>
+    Pretrained,
 }

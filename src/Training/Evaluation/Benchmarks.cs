@@ -1,14 +1,33 @@
 using System.Diagnostics;
 using AlexNet.Model;
 using AlexNet.Model.Imaging;
-using AlexNet.Training.Model;
+using AlexNet.Training.Export;
+using AlexNet.Training.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training;
+namespace AlexNet.Training.Evaluation;
 
+/// <summary>What the bench command measures: bare SGD steps, or with <paramref name="Forward"/> the forward speed per
+/// batch size of <paramref name="Batches"/>. <paramref name="Classes"/> defaults to 1000 for paper, 10 for compact.</summary>
+public sealed record BenchRequest(string Preset, int BatchSize, int Steps, int? Classes, bool Forward, int[] Batches);
+
+/// <summary>Training speed without the data pipeline.</summary>
 public static class Bench
 {
+    /// <summary>Runs the bench command's measurement and prints its lines to <paramref name="log"/>.</summary>
+    public static void Run(BenchRequest q, Action<string> log)
+    {
+        var spec = AlexNetSpec.FromPreset(q.Preset, q.Classes ?? (q.Preset == "paper" ? 1000 : 10));
+        if (q.Forward)
+        {
+            ForwardBench.Run(spec, q.Batches, 5, log);
+            return;
+        }
+        var ips = TrainingStep(spec, q.BatchSize, q.Steps);
+        log($"bare forward/backward/step: {ips:F1} img/s ({q.Preset}, batch {q.BatchSize}, {get_num_threads()} threads)");
+    }
+
     /// <summary>img/s of forward, cross-entropy, backward and an SGD step on one in-memory batch, repeated.</summary>
     public static double TrainingStep(AlexNetSpec spec, int batch, int steps)
     {
@@ -47,8 +66,8 @@ public static class ForwardBench
         model.Initialize(InitScheme.Kaiming);
         model.eval();
         var path = Path.Combine(Path.GetTempPath(), $"alexnet-bench-{Environment.ProcessId}.onnx");
-        Export.OnnxExporter.Export(model, new LabelSet(Enumerable.Range(0, spec.Classes).Select(i => $"c{i}").ToArray()), new Provenance(), path);
-        // As the service's OnnxClassifier sets them (the API is not referenced from here: STYLE.md, layout).
+        OnnxExporter.Export(model, new LabelSet(Enumerable.Range(0, spec.Classes).Select(i => $"c{i}").ToArray()), new Provenance(), path);
+        // As the service's OnnxClassifier sets them (Training references Model only, never the Api).
         using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
         {
             GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,

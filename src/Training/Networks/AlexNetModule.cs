@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using F = TorchSharp.torch.nn.functional;
 
-namespace AlexNet.Training.Model;
+namespace AlexNet.Training.Networks;
 
 /// <summary>
 /// The paper's two-tower AlexNet (section 3.5, Figure 2). Each layer exists once per tower (a, b); conv2, conv4 and

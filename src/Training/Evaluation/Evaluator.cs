@@ -1,34 +1,16 @@
 using AlexNet.Model;
 using AlexNet.Model.Imaging;
 using AlexNet.Training.Data;
-using AlexNet.Training.Model;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using static TorchSharp.torch;
 
-namespace AlexNet.Training.Training;
+namespace AlexNet.Training.Evaluation;
 
 /// <summary>Turns a batch of crops (N, 3, S, S) in pixel units into class probabilities (N, classes).</summary>
 public interface IScorer
 {
     int Classes { get; }
     float[] Probabilities(float[] images, int count);
-}
-
-/// <summary>A TorchSharp model in eval mode, without gradients.</summary>
-public sealed class TorchScorer(AlexNetModule model) : IScorer
-{
-    public int Classes => model.Spec.Classes;
-
-    public float[] Probabilities(float[] images, int count)
-    {
-        model.eval();
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var s = model.Spec.InputSize;
-        var x = tensor(images, [count, 3, s, s]);
-        return model.call(x).softmax(1).cpu().data<float>().ToArray();   // (N, classes)
-    }
 }
 
 /// <summary>An exported model through ONNX Runtime (what the service runs).</summary>
@@ -44,7 +26,12 @@ public sealed class OnnxScorer(InferenceSession session, int inputSize) : IScore
     }
 }
 
-public sealed record EvalResult(int Images, double Loss, double Top1Error, double Top5Error, string Crops);
+/// <summary>Errors and mean cross-entropy over <paramref name="Images"/> images; <paramref name="Crops"/> is "centre" or "10-crop".</summary>
+public sealed record EvalResult(int Images, double Loss, double Top1Error, double Top5Error, string Crops)
+{
+    /// <summary>The line the evaluate and import-torchvision commands print after the crops or the folder.</summary>
+    public string Summary => $"images {Images}  top-1 error {100 * Top1Error:F2}%  top-5 error {100 * Top5Error:F2}%  loss {Loss:F4}";
+}
 
 /// <summary>Top-1 and top-5 error on the centre crop or the paper's 10 crops (softmax averaged).</summary>
 public static class Evaluator

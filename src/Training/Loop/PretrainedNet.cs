@@ -1,32 +1,31 @@
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using AlexNet.Training.Export;
-using AlexNet.Training.Model;
+using AlexNet.Training.Networks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training.Training;
+namespace AlexNet.Training.Loop;
 
 /// <summary>
 /// A pretrained AlexNet whose last layer was replaced for a new class count, behind one fine-tuning loop: the
 /// paper's two-tower net from one of our checkpoints (fc8 replaced), or torchvision's from a PyTorch state dict
 /// (classifier.6 replaced). The new layer starts at N(0, 0.01) with zero bias, as the paper's fc8 did.
 /// </summary>
-public abstract class PretrainedNet : IDisposable
+public abstract class PretrainedNet(nn.Module<Tensor, Tensor> module, Device device, string preset, int inputSize, int resizeSize,
+    int classes, Linear lastLayer) : IDisposable
 {
-    public abstract nn.Module<Tensor, Tensor> Module { get; }
+    /// <summary>The network, placed: pixels (N, 3, S, S) in 0..255 to logits (N, classes).</summary>
+    public nn.Module<Tensor, Tensor> Module { get; } = module;
     /// <summary>Where the logits (and so the labels) live.</summary>
-    public abstract Device Device { get; }
+    public Device Device { get; } = device;
     /// <summary>"paper", "compact" or "torchvision".</summary>
-    public abstract string Preset { get; }
-    public abstract int InputSize { get; }
-    public abstract int ResizeSize { get; }
-    public abstract int Classes { get; }
+    public string Preset { get; } = preset;
+    public int InputSize { get; } = inputSize;
+    public int ResizeSize { get; } = resizeSize;
+    public int Classes { get; } = classes;
     /// <summary>The replaced last layer (fc8, classifier.6).</summary>
-    public abstract Linear LastLayer { get; }
-    /// <summary>File name of the best weights in the run folder: best.ckpt or best.pth.</summary>
-    public abstract string BestFileName { get; }
+    public Linear LastLayer { get; } = lastLayer;
 
     /// <summary>Every parameter except the last layer's.</summary>
     public IEnumerable<Parameter> PretrainedParameters
@@ -38,7 +37,7 @@ public abstract class PretrainedNet : IDisposable
         }
     }
 
-    /// <summary>Writes the current weights as the run's best (atomically) and returns the path.</summary>
+    /// <summary>Writes the current weights as the run's best (best.ckpt or best.pth, atomically) and returns the path.</summary>
     public abstract string SaveBest(string dir, TrainOptions options, TrainState state, LabelSet labels);
 
     public void Dispose()
@@ -64,21 +63,6 @@ public abstract class PretrainedNet : IDisposable
     public static PretrainedNet Open(string path, int classes, DevicePlacement placement) =>
         IsZip(path) ? TorchvisionNet.Load(path, classes, placement.A) : TwoTowerNet.Load(path, classes, placement);
 
-    /// <summary>Exports a run's best weights (best.ckpt or best.pth) as ONNX with our contract.</summary>
-    public static void ExportBest(string bestPath, LabelSet labels, Provenance provenance, string onnxPath)
-    {
-        if (IsZip(bestPath))
-        {
-            using var model = TorchvisionWeights.LoadModel(bestPath);
-            TorchvisionExporter.Export(model, labels, provenance, onnxPath);
-        }
-        else
-        {
-            var (_, model) = Checkpoint.Load(bestPath);
-            using (model) OnnxExporter.Export(model, labels, provenance, onnxPath);
-        }
-    }
-
     /// <summary>torch.save writes a zip archive (PyTorch 1.6 and later); our checkpoints start with their magic.</summary>
     public static bool IsZip(string path)
     {
@@ -87,23 +71,18 @@ public abstract class PretrainedNet : IDisposable
         return f.ReadAtLeast(head, 4, throwOnEndOfStream: false) == 4 && head.SequenceEqual("PK\x03\x04"u8);
     }
 
-    static void FreshLastLayer(Linear layer)
+    static Linear FreshLastLayer(Linear layer)
     {
         using var _ = no_grad();
         layer.weight!.normal_(0, 0.01);
         layer.bias!.zero_();
+        return layer;
     }
 
-    sealed class TwoTowerNet(AlexNetModule model) : PretrainedNet
+    sealed class TwoTowerNet(AlexNetModule model, Linear fc8)
+        : PretrainedNet(model, model.DeviceA, model.Spec.Preset, model.Spec.InputSize, model.Spec.ResizeSize, model.Spec.Classes, fc8)
     {
-        public override nn.Module<Tensor, Tensor> Module => model;
-        public override Device Device => model.DeviceA;
-        public override string Preset => model.Spec.Preset;
-        public override int InputSize => model.Spec.InputSize;
-        public override int ResizeSize => model.Spec.ResizeSize;
-        public override int Classes => model.Spec.Classes;
-        public override Linear LastLayer => (Linear)model.Layers().Single(l => l.Name == "fc8").Layer;
-        public override string BestFileName => "best.ckpt";
+        readonly AlexNetModule _model = model;
 
         public static TwoTowerNet Load(string path, int classes, DevicePlacement placement)
         {
@@ -117,10 +96,9 @@ public abstract class PretrainedNet : IDisposable
                         to.Weight.copy_(from.Weight);
                         to.Bias.copy_(from.Bias);
                     }
-                var net = new TwoTowerNet(model);
-                FreshLastLayer(net.LastLayer);
+                var fc8 = FreshLastLayer((Linear)model.Layers().Single(l => l.Name == "fc8").Layer);
                 model.Place(placement.A, placement.B);
-                return net;
+                return new TwoTowerNet(model, fc8);
             }
         }
 
@@ -128,22 +106,16 @@ public abstract class PretrainedNet : IDisposable
         /// no optimizer state and is named best.ckpt only: <c>resume</c> would continue with the from-scratch recipe.</summary>
         public override string SaveBest(string dir, TrainOptions options, TrainState state, LabelSet labels)
         {
-            var path = Path.Combine(dir, BestFileName);
-            Checkpoint.Save(path, new CheckpointHeader(options, state, model.Spec, model.Normalization, labels, null, null), model, null);
+            var path = Path.Combine(dir, "best.ckpt");
+            Checkpoint.Save(path, new CheckpointHeader(options, state, _model.Spec, _model.Normalization, labels, null, null), _model, null);
             return path;
         }
     }
 
-    sealed class TorchvisionNet(TorchvisionAlexNet model) : PretrainedNet
+    sealed class TorchvisionNet(TorchvisionAlexNet model)
+        : PretrainedNet(model, model.Device, model.Spec.Preset, model.Spec.InputSize, model.Spec.ResizeSize, model.Spec.Classes, model.LastLayer)
     {
-        public override nn.Module<Tensor, Tensor> Module => model;
-        public override Device Device => model.Device;
-        public override string Preset => model.Spec.Preset;
-        public override int InputSize => model.Spec.InputSize;
-        public override int ResizeSize => model.Spec.ResizeSize;
-        public override int Classes => model.Spec.Classes;
-        public override Linear LastLayer => model.LastLayer;
-        public override string BestFileName => "best.pth";
+        readonly TorchvisionAlexNet _model = model;
 
         public static TorchvisionNet Load(string path, int classes, Device device)
         {
@@ -152,10 +124,9 @@ public abstract class PretrainedNet : IDisposable
             {
                 var model = new TorchvisionAlexNet(new TorchvisionAlexNetSpec(classes));
                 TorchvisionWeights.CopyInto(model, sd, path, lastLayer: false);
-                var net = new TorchvisionNet(model);
-                FreshLastLayer(net.LastLayer);
+                FreshLastLayer(model.LastLayer);
                 model.Place(device);
-                return net;
+                return new TorchvisionNet(model);
             }
             finally { foreach (var t in sd.Values) t.Dispose(); }
         }
@@ -163,8 +134,8 @@ public abstract class PretrainedNet : IDisposable
         /// <summary>A PyTorch state dict (torchvision.models.alexnet(num_classes=N) loads it) and labels.txt beside it.</summary>
         public override string SaveBest(string dir, TrainOptions options, TrainState state, LabelSet labels)
         {
-            var path = Path.Combine(dir, BestFileName);
-            TorchvisionWeights.Save(model, path);
+            var path = Path.Combine(dir, "best.pth");
+            TorchvisionWeights.Save(_model, path);
             AtomicFile.Write(Path.Combine(dir, "labels.txt"), s =>
             {
                 using var w = new StreamWriter(s, leaveOpen: true);

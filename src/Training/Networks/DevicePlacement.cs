@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training.Model;
+namespace AlexNet.Training.Networks;
 
 /// <summary>
 /// Where the two towers live: "cpu", "cuda", "cuda:0,cuda:1" (tower a on the first, tower b on the second).

@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using AlexNet.Training.Training;
 using Spectre.Console;
 
-namespace AlexNet.Training;
+namespace AlexNet.Training.Reporting;
 
 /// <summary>Progress bars (loss, error, img/s, ETA) on a terminal; plain timestamped lines when output is redirected.</summary>
 public sealed class ConsoleReport : ITrainingReport

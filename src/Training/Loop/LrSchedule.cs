@@ -1,8 +1,9 @@
-namespace AlexNet.Training.Training;
+namespace AlexNet.Training.Loop;
 
 /// <summary>
 /// The paper's schedule: lr divided by 10 when the validation error stops improving, at most MaxLrDrops times
-/// (three in the paper). "step" divides at fixed epochs instead. Pure function of the state, so resume is exact.
+/// (three in the paper); <see cref="LrScheduleKind.Step"/> divides at fixed epochs instead. A pure function of the
+/// state, so resume is exact.
 /// </summary>
 public static class LrSchedule
 {
@@ -16,7 +17,7 @@ public static class LrSchedule
             BestEpoch = improved ? epoch : s.BestEpoch,
             EpochsSinceImprovement = improved ? 0 : s.EpochsSinceImprovement + 1,
         };
-        if (o.Schedule == "step")
+        if (o.Schedule == LrScheduleKind.Step)
             return o.StepEpochs.Contains(epoch + 1) ? next with { LearningRate = next.LearningRate / 10, LrDrops = next.LrDrops + 1 } : next;
         if (next.EpochsSinceImprovement >= o.Patience && next.LrDrops < o.MaxLrDrops)
             return next with { LearningRate = next.LearningRate / 10, LrDrops = next.LrDrops + 1, EpochsSinceImprovement = 0 };

@@ -3,9 +3,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
-using F = TorchSharp.torch.nn.functional;
 
-namespace AlexNet.Training.Model;
+namespace AlexNet.Training.Networks;
 
 /// <summary>
 /// torchvision's one-tower AlexNet (<see cref="TorchvisionAlexNetSpec"/>), laid out as pytorch/vision
@@ -64,8 +63,8 @@ public sealed class TorchvisionAlexNet : Module<Tensor, Tensor>
     {
         x = (x.to(Device) - Buffer("mean")) / Buffer("std");
         var f = avgpool.call(features.call(x)).flatten(1);                 // (N, 256, 6, 6) -> (N, 9216); at 224 the pool is the identity
-        var h6 = F.relu(fc6.call(drop6.call(f)));                           // (N, 4096)
-        var h7 = F.relu(fc7.call(drop7.call(h6)));                          // (N, 4096): the feature vector
+        var h6 = functional.relu(fc6.call(drop6.call(f)));                           // (N, 4096)
+        var h7 = functional.relu(fc7.call(drop7.call(h6)));                          // (N, 4096): the feature vector
         return (fc8.call(h7), h7);                                          // (N, classes)
     }
 

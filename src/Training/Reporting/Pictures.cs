@@ -1,14 +1,26 @@
-using AlexNet.Training.Model;
-using AlexNet.Training.Training;
+using AlexNet.Training.Loop;
+using AlexNet.Training.Networks;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training;
+namespace AlexNet.Training.Reporting;
 
 /// <summary>The pictures people look at: loss and error curves, and the conv1 kernels (the paper's Figure 3).</summary>
 public static class Pictures
 {
+    /// <summary>curves.png and conv1.png of a run folder, from its last.ckpt.</summary>
+    public static void DrawRun(string dir, ITrainingReport report)
+    {
+        var (header, model) = Checkpoint.Load(Path.Combine(dir, "last.ckpt"));
+        using (model)
+        {
+            Curves(header.State.History, Path.Combine(dir, "curves.png"), $"AlexNet ({header.Spec.Preset})");
+            Conv1Grid(model, Path.Combine(dir, "conv1.png"));
+        }
+        report.Info($"wrote {Path.GetFullPath(Path.Combine(dir, "curves.png"))} and conv1.png");
+    }
+
     /// <summary>Loss (left) and top-1/top-5 error (right) per epoch, as a PNG.</summary>
     public static void Curves(IReadOnlyList<EpochMetrics> history, string path, string title)
     {

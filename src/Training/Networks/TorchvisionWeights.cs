@@ -5,7 +5,7 @@ using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace AlexNet.Training.Model;
+namespace AlexNet.Training.Networks;
 
 /// <summary>
 /// Reads and writes PyTorch state-dict files (<c>torch.save(model.state_dict(), path)</c>) for

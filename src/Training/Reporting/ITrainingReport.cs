@@ -1,0 +1,10 @@
+namespace AlexNet.Training.Reporting;
+
+/// <summary>Receives progress; <see cref="ConsoleReport"/> shows bars on a terminal and plain lines otherwise.</summary>
+public interface ITrainingReport
+{
+    void Info(string line);
+    void Warn(string line);
+    void Batch(int epoch, int batch, int batches, double loss, double top1Error, double imagesPerSecond);
+    void Epoch(EpochMetrics metrics);
+}
