@@ -27,7 +27,9 @@ public sealed class ServiceProcess : IDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    public static string ApiDll => Path.Combine(AppContext.BaseDirectory, "AlexNet.Api.dll");
+    /// <summary>This build's service; ALEXNET_TEST_API_DLL names another build's (to see a test fail on older code).</summary>
+    public static string ApiDll => Environment.GetEnvironmentVariable("ALEXNET_TEST_API_DLL") is { Length: > 0 } other ? other
+        : Path.Combine(AppContext.BaseDirectory, "AlexNet.Api.dll");
 
     /// <summary>Starts the service and waits until /health/ready says 200 (at most <paramref name="timeout"/>).</summary>
     /// <param name="openFileLimit">The child's RLIMIT_NOFILE (soft and hard), set with prlimit; null: inherited.</param>
