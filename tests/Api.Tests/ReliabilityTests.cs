@@ -227,6 +227,108 @@ public sealed class ReliabilityTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain("   at ", refused.Log);   // no stack trace
     }
 
+    [Fact]
+    public async Task SmallPromisesHold_HostHeaderLabelsWorkLimitSwaggerHeaders()
+    {
+        var model = _dir.File("model.onnx");
+        TestModel.Write(model, seed: 23);
+        await using var factory = new ApiFactory(model, _dir.File("gallery.db"), new Dictionary<string, string?> { ["RateLimit:CropLimit"] = "320" });
+        var client = await factory.ReadyClientAsync();
+
+        // A DNS-rebinding page's requests carry its own name as Host.
+        using (var rebound = new HttpRequestMessage(HttpMethod.Get, "/api/gallery"))
+        {
+            rebound.Headers.Host = "attacker.example";
+            using var r = await client.SendAsync(rebound);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        }
+
+        // Bidi overrides and zero-width characters in a label.
+        foreach (var label in new[] { "photo\u202Egpj.exe", "bo\u200Bot", "\u2066x\u2069" })
+        {
+            using var add = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/gallery")
+                { Content = Http.Form([TestImages.Png(1)], [label]) }.WithKey());
+            Assert.Equal(HttpStatusCode.BadRequest, add.StatusCode);
+            Assert.Contains("invisible formatting character", (await add.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
+        }
+        Assert.Equal(0, (await client.GetFromJsonAsync<GalleryListResponse>("/api/gallery"))!.Total);
+
+        // Work, not requests: two 16-image 10-crop requests are the 320 crops allowed, the third is refused.
+        var sixteen = Enumerable.Range(0, 16).Select(i => TestImages.Png(i)).ToArray();
+        for (var i = 0; i < 2; i++)
+        {
+            using var ok = await client.PostAsync("/api/classify?tenCrop=true", Http.Form(sixteen));
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+        using (var refused = await client.PostAsync("/api/classify?tenCrop=true", Http.Form(sixteen)))
+        {
+            Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+            Assert.Contains("RateLimit:CropLimit", (await refused.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
+        }
+
+        using var swagger = await client.GetAsync("/swagger/index.html");
+        Assert.Equal(HttpStatusCode.OK, swagger.StatusCode);
+        Assert.Contains("frame-ancestors 'none'", swagger.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("DENY", swagger.Headers.GetValues("X-Frame-Options").Single());
+    }
+
+    [Fact]
+    public async Task AFullDiskFailsWritesWith507KeepsWhatWasStoredAndDegradesReadiness()
+    {
+        // A 640 KB tmpfs for the database (the tests run as root, as CI does).
+        var disk = Directory.CreateDirectory(_dir.File("small-disk")).FullName;
+        Assert.True(Environment.UserName == "root", "mounting the small disk needs root");
+        Run("mount", $"-t tmpfs -o size=640k tmpfs {disk}");
+        try
+        {
+            var model = _dir.File("model.onnx");
+            TestModel.Write(model, seed: 24);
+            await using (var factory = new ApiFactory(model, Path.Combine(disk, "gallery.db")))
+            {
+                var client = await factory.ReadyClientAsync();
+                var stored = 0;
+                HttpResponseMessage? full = null;
+                for (var i = 0; i < 400 && full is null; i++)
+                {
+                    var add = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label=n{i}")
+                        { Content = Http.Raw(TestImages.Png(i, 64, 64)) }.WithKey());
+                    if (add.StatusCode == HttpStatusCode.Created) stored++;
+                    else full = add;
+                }
+                Assert.NotNull(full);
+                using (full)
+                {
+                    Assert.Equal(HttpStatusCode.InsufficientStorage, full.StatusCode);
+                    Assert.Equal("application/problem+json", full.Content.Headers.ContentType?.MediaType);
+                    Assert.Contains("nothing was stored", (await full.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
+                }
+                Assert.True(stored > 5, $"only {stored} images fitted");
+                var ready = (await client.GetFromJsonAsync<ReadinessResponse>("/health/ready"))!;
+                Assert.Equal("degraded", ready.Status);
+                Assert.Contains("full", ready.Degraded);
+                Assert.Equal(stored, (await client.GetFromJsonAsync<GalleryListResponse>("/api/gallery"))!.Total);
+                using var classify = await client.PostAsync("/api/classify", Http.Raw(TestImages.Png(1)));
+                Assert.Equal(HttpStatusCode.OK, classify.StatusCode);
+                using var search = await client.PostAsync("/api/gallery/search?k=3", Http.Raw(TestImages.Png(1, 64, 64)));
+                Assert.Equal(HttpStatusCode.OK, search.StatusCode);
+            }
+        }
+        finally
+        {
+            Run("umount", disk);
+        }
+    }
+
+    static void Run(string file, string arguments)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true })!;
+        var error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {arguments}: {error}");
+    }
+
     static void Sql(string database, string sql)
     {
         using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Pooling=False");
