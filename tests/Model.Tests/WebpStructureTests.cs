@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using AlexNet.Model.Imaging;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Webp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace AlexNet.Model.Tests;
+
+/// <summary>The lossless-WebP Huffman-group check (issue #20): group bombs are refused before ImageSharp allocates
+/// their tables, and real lossless files (libwebp via PIL and cwebp, ImageSharp's encoder) still decode.</summary>
+public class WebpStructureTests
+{
+    static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", name));
+
+    /// <summary>LSB-first bit packing, as VP8L reads it.</summary>
+    sealed class BitWriter
+    {
+        readonly List<byte> _bytes = [];
+        int _bit;
+
+        public BitWriter Bits(uint value, int n)
+        {
+            for (var i = 0; i < n; i++, _bit++)
+            {
+                if ((_bit & 7) == 0) _bytes.Add(0);
+                _bytes[^1] |= (byte)(((value >> i) & 1) << (_bit & 7));
+            }
+            return this;
+        }
+
+        /// <summary>A simple prefix code of one 8-bit symbol: it takes no bits to decode.</summary>
+        public BitWriter OneSymbol(byte symbol) => Bits(1, 1).Bits(0, 1).Bits(1, 1).Bits(symbol, 8);
+
+        public byte[] ToArray() => [.. _bytes];
+    }
+
+    /// <summary>
+    /// A <paramref name="size"/> x <paramref name="size"/> lossless WebP whose entropy image (prefix bits 2) points
+    /// every tile at group <paramref name="group"/>, so the decoder must build <paramref name="group"/> + 1 groups; each
+    /// group is five one-symbol codes (20 bits), and every pixel then takes no bits. 65,535 gives the 160 KB, 16x16
+    /// file of issue #20.
+    /// </summary>
+    internal static byte[] GroupBomb(int size, int group)
+    {
+        var w = new BitWriter()
+            .Bits(0x2F, 8).Bits((uint)size - 1, 14).Bits((uint)size - 1, 14).Bits(0, 1).Bits(0, 3)   // VP8L header
+            .Bits(0, 1)                                   // no transform
+            .Bits(0, 1)                                   // no colour cache
+            .Bits(1, 1).Bits(0, 3)                        // meta prefix codes, 2 bits: (size/4)^2 tiles
+            .Bits(0, 1)                                   // entropy image: no colour cache
+            .OneSymbol((byte)group).OneSymbol((byte)(group >> 8)).OneSymbol(0).OneSymbol(0).OneSymbol(0);   // green, red, blue, alpha, distance
+        for (var g = 0; g <= group; g++)
+            for (var code = 0; code < 5; code++) w.Bits(0b0001, 4);   // simple, one symbol, 1-bit symbol 0
+        return Riff("VP8L", w.ToArray());
+    }
+
+    internal static byte[] Riff(string fourcc, byte[] payload)
+    {
+        var padded = payload.Length + (payload.Length & 1);
+        using var ms = new MemoryStream();
+        using var o = new BinaryWriter(ms);
+        o.Write("RIFF"u8);
+        o.Write(4 + 8 + padded);
+        o.Write("WEBP"u8);
+        o.Write(System.Text.Encoding.ASCII.GetBytes(fourcc));
+        o.Write(payload.Length);
+        o.Write(payload);
+        if ((payload.Length & 1) == 1) o.Write((byte)0);
+        o.Flush();
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public void SixtyFiveThousandGroupsForSixteenTilesAreRefusedWithoutTheirMemory()
+    {
+        var bomb = GroupBomb(16, 65_535);   // 160 KB; 1.5 GB of managed tables in 2.1.13 unchecked
+        Assert.InRange(bomb.Length, 150_000, 170_000);
+        SafeImageDecoder.Default.Decode(GroupBomb(16, 0)).Dispose();   // warm up
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var clock = Stopwatch.StartNew();
+        var e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Default.Decode(bomb));
+        var elapsed = clock.Elapsed;
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        Assert.Equal(ImageRejection.TooLarge, e.Reason);
+        Assert.Contains("65,536 Huffman groups for 16", e.Message);
+        Assert.True(elapsed < TimeSpan.FromSeconds(0.5), $"refused after {elapsed.TotalMilliseconds:F0} ms");
+        Assert.True(allocated < 16 << 20, $"{allocated:N0} bytes allocated to refuse it");
+    }
+
+    [Fact]
+    public void MoreGroupsThanTheCapAreRefusedEvenWhenThereAreEnoughTiles()
+    {
+        // 256x256 at prefix bits 2 has 4,096 tiles; 2,601 groups is one over the cap.
+        var e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Default.Decode(GroupBomb(256, 2600)));
+        Assert.Equal(ImageRejection.TooLarge, e.Reason);
+        Assert.Contains("2,601 Huffman groups", e.Message);
+        using var ok = SafeImageDecoder.Default.Decode(GroupBomb(256, 2599));
+        Assert.Equal(256, ok.Width);
+    }
+
+    [Theory]
+    [InlineData("china-pil-lossless.webp", 160, 107)]   // PIL 9.4 lossless=True (libwebp 1.2.4)
+    [InlineData("china-cwebp-lossless.webp", 160, 107)] // cwebp -lossless -z 9
+    [InlineData("flower-lossy-alpha.webp", 120, 80)]    // lossy VP8 with a lossless ALPH chunk
+    public void RealLosslessWebpsParseAndDecodeAsBefore(string name, int width, int height)
+    {
+        var bytes = Fixture(name);
+        var streams = WebpStructure.Read(bytes);
+        var s = Assert.Single(streams);
+        Assert.Equal((width, height), (s.Width, s.Height));
+        Assert.InRange(s.Groups, 1, s.Tiles);
+
+        using var decoded = SafeImageDecoder.Default.Decode(bytes);
+        using var reference = Image.Load<Rgba32>(bytes);   // ImageSharp's defaults
+        Assert.Equal((width, height), (decoded.Width, decoded.Height));
+        Assert.Equal(Flatten(reference), decoded[width / 2, height / 2]);
+    }
+
+    static Rgb24 Flatten(Image<Rgba32> image)
+    {
+        var p = image[image.Width / 2, image.Height / 2];
+        int Over(byte c) => (c * p.A + 255 * (255 - p.A) + 127) / 255;
+        return new Rgb24((byte)Over(p.R), (byte)Over(p.G), (byte)Over(p.B));
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(37, 23)]
+    [InlineData(300, 200)]
+    [InlineData(640, 8)]
+    public void ImageSharpsLosslessOutputParsesWithTheGroupsItUses(int width, int height)
+    {
+        // Noise, gradients and a few flat colours, so the encoder picks transforms, a colour cache and several groups.
+        var random = new Random(width * 1000 + height);
+        foreach (var kind in new[] { "noise", "gradient", "palette" })
+        {
+            using var image = new Image<Rgba32>(width, height);
+            for (var y = 0; y < height; y++)
+                for (var x = 0; x < width; x++)
+                    image[x, y] = kind switch
+                    {
+                        "noise" => new Rgba32((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256), (byte)(x < width / 2 ? 255 : random.Next(256))),
+                        "gradient" => new Rgba32((byte)(x * 255 / width), (byte)(y * 255 / height), (byte)((x + y) & 255), 255),
+                        _ => new Rgba32((byte)(x / 16 * 40), (byte)(y / 16 * 60), 0, 255),
+                    };
+            using var ms = new MemoryStream();
+            image.SaveAsWebp(ms, new WebpEncoder { FileFormat = WebpFileFormatType.Lossless });
+            var bytes = ms.ToArray();
+            var s = Assert.Single(WebpStructure.Read(bytes));
+            Assert.InRange(s.Groups, 1, s.Tiles);
+            using var decoded = SafeImageDecoder.Default.Decode(bytes);
+            Assert.Equal((width, height), (decoded.Width, decoded.Height));
+        }
+    }
+
+    [Fact]
+    public void TruncatedOrMalformedLosslessHeadersAreUndecodable()
+    {
+        var bomb = GroupBomb(16, 3);
+        // Cut inside the entropy image's prefix codes (RIFF header 20 bytes, VP8L header 5, then the entropy image).
+        var cut = bomb[..27];
+        var e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Default.Decode(Riff("VP8L", cut[20..])));
+        Assert.Equal(ImageRejection.Undecodable, e.Reason);
+
+        // A normal code whose code-length code has lengths 1 and 2 only (Kraft sum 3/4) is incomplete: libwebp refuses it.
+        var incomplete = new BitWriter()
+            .Bits(0x2F, 8).Bits(15, 14).Bits(15, 14).Bits(0, 1).Bits(0, 3)
+            .Bits(0, 1).Bits(0, 1).Bits(1, 1).Bits(0, 3)
+            .Bits(0, 1)
+            .Bits(0, 1).Bits(0, 4).Bits(1, 3).Bits(2, 3).Bits(0, 3).Bits(0, 3)   // normal code: lengths of 17, 18, 0, 1 = 1, 2, 0, 0
+            .Bits(0, 64).ToArray();
+        e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Default.Decode(Riff("VP8L", incomplete)));
+        Assert.Equal(ImageRejection.Undecodable, e.Reason);
+        Assert.Contains("prefix code", e.Message);
+    }
+}
