@@ -40,18 +40,20 @@ public class WebpStructureTests
     /// group is five one-symbol codes (20 bits), and every pixel then takes no bits. 65,535 gives the 160 KB, 16x16
     /// file of issue #20.
     /// </summary>
-    internal static byte[] GroupBomb(int size, int group)
+    internal static byte[] GroupBomb(int size, int group) => Riff("VP8L", GroupBombStream(
+        new BitWriter().Bits(0x2F, 8).Bits((uint)size - 1, 14).Bits((uint)size - 1, 14).Bits(0, 1).Bits(0, 3), group));   // VP8L header
+
+    /// <summary>The image stream of <see cref="GroupBomb"/> after whatever <paramref name="w"/> holds.</summary>
+    static byte[] GroupBombStream(BitWriter w, int group)
     {
-        var w = new BitWriter()
-            .Bits(0x2F, 8).Bits((uint)size - 1, 14).Bits((uint)size - 1, 14).Bits(0, 1).Bits(0, 3)   // VP8L header
-            .Bits(0, 1)                                   // no transform
+        w.Bits(0, 1)                                      // no transform
             .Bits(0, 1)                                   // no colour cache
             .Bits(1, 1).Bits(0, 3)                        // meta prefix codes, 2 bits: (size/4)^2 tiles
             .Bits(0, 1)                                   // entropy image: no colour cache
             .OneSymbol((byte)group).OneSymbol((byte)(group >> 8)).OneSymbol(0).OneSymbol(0).OneSymbol(0);   // green, red, blue, alpha, distance
         for (var g = 0; g <= group; g++)
             for (var code = 0; code < 5; code++) w.Bits(0b0001, 4);   // simple, one symbol, 1-bit symbol 0
-        return Riff("VP8L", w.ToArray());
+        return w.ToArray();
     }
 
     internal static byte[] Riff(string fourcc, byte[] payload)
@@ -83,9 +85,35 @@ public class WebpStructureTests
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
         Assert.Equal(ImageRejection.TooLarge, e.Reason);
         Assert.Contains("65,536 Huffman groups for 16", e.Message);
+        // The file is well formed: the parse reads all 65,536 groups' codes without losing step.
+        Assert.Equal(65_536, Assert.Single(WebpStructure.Read(bomb, readGroupCodes: true)).Groups);
         Assert.True(elapsed < TimeSpan.FromSeconds(0.5), $"refused after {elapsed.TotalMilliseconds:F0} ms");
         Assert.True(allocated < 16 << 20, $"{allocated:N0} bytes allocated to refuse it");
     }
+
+    [Fact]
+    public void AGroupBombInALosslessAlphaChunkIsRefusedToo()
+    {
+        // A lossy 16x16 WebP from ImageSharp, rewrapped as VP8X + ALPH (compression 1: a VP8L stream without its
+        // header) + VP8. ImageSharp decodes the alpha plane with the same lossless decoder.
+        using var image = new Image<Rgb24>(16, 16, new Rgb24(90, 120, 30));
+        using var ms = new MemoryStream();
+        image.SaveAsWebp(ms, new WebpEncoder { FileFormat = WebpFileFormatType.Lossy });
+        var lossy = ms.ToArray();
+        Assert.Equal("VP8 "u8.ToArray(), lossy[12..16]);
+        byte[] vp8x = [0x10, 0, 0, 0, 15, 0, 0, 15, 0, 0];   // alpha flag, canvas 16x16
+        byte[] alph = [0x01, .. GroupBombStream(new BitWriter(), 65_535)];
+        byte[] body = [.. "WEBP"u8, .. Chunk("VP8X", vp8x), .. Chunk("ALPH", alph), .. lossy[12..]];
+        byte[] webp = [.. "RIFF"u8, .. BitConverter.GetBytes(body.Length), .. body];
+
+        var e = Assert.Throws<ImageRejectedException>(() => SafeImageDecoder.Default.Decode(webp));
+        Assert.Equal(ImageRejection.TooLarge, e.Reason);
+        Assert.Contains("ALPH", e.Message);
+        Assert.Contains("65,536 Huffman groups", e.Message);
+    }
+
+    static byte[] Chunk(string fourcc, byte[] payload) =>
+        [.. System.Text.Encoding.ASCII.GetBytes(fourcc), .. BitConverter.GetBytes(payload.Length), .. payload, .. new byte[payload.Length & 1]];
 
     [Fact]
     public void MoreGroupsThanTheCapAreRefusedEvenWhenThereAreEnoughTiles()
@@ -101,12 +129,12 @@ public class WebpStructureTests
     [Theory]
     [InlineData("china-pil-lossless.webp", 160, 107)]   // PIL 9.4 lossless=True (libwebp 1.2.4)
     [InlineData("china-cwebp-lossless.webp", 160, 107)] // cwebp -lossless -z 9
+    [InlineData("flower-cwebp-lossless-z9.webp", 240, 160)]   // cwebp -lossless -z 9: predictor transform, 8 groups
     [InlineData("flower-lossy-alpha.webp", 120, 80)]    // lossy VP8 with a lossless ALPH chunk
     public void RealLosslessWebpsParseAndDecodeAsBefore(string name, int width, int height)
     {
         var bytes = Fixture(name);
-        var streams = WebpStructure.Read(bytes);
-        var s = Assert.Single(streams);
+        var s = Assert.Single(WebpStructure.Read(bytes, readGroupCodes: true));
         Assert.Equal((width, height), (s.Width, s.Height));
         Assert.InRange(s.Groups, 1, s.Tiles);
 
@@ -146,7 +174,7 @@ public class WebpStructureTests
             using var ms = new MemoryStream();
             image.SaveAsWebp(ms, new WebpEncoder { FileFormat = WebpFileFormatType.Lossless });
             var bytes = ms.ToArray();
-            var s = Assert.Single(WebpStructure.Read(bytes));
+            var s = Assert.Single(WebpStructure.Read(bytes, readGroupCodes: true));
             Assert.InRange(s.Groups, 1, s.Tiles);
             using var decoded = SafeImageDecoder.Default.Decode(bytes);
             Assert.Equal((width, height), (decoded.Width, decoded.Height));

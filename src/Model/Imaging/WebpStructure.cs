@@ -24,7 +24,10 @@ internal static class WebpStructure
     /// entropy-image data, an incomplete or over-subscribed prefix code, a back-reference before the start, a canvas
     /// that differs from the image). Reads only up to each entropy image; no pixel data of the image itself.
     /// </summary>
-    public static List<WebpLosslessHeader> Read(ReadOnlySpan<byte> b)
+    /// <param name="b">The whole file.</param>
+    /// <param name="readGroupCodes">Also read every group's five prefix codes after the entropy image (tests use it to
+    /// check that the parse stayed in step with the bitstream: a wrong count or bit position breaks those codes).</param>
+    public static List<WebpLosslessHeader> Read(ReadOnlySpan<byte> b, bool readGroupCodes = false)
     {
         var found = new List<WebpLosslessHeader>();
         if (b.Length < 12 || !b[..4].SequenceEqual("RIFF"u8) || !b[8..12].SequenceEqual("WEBP"u8)) return found;
@@ -53,7 +56,7 @@ internal static class WebpStructure
                 r.Read(1);   // alpha_is_used: a hint only
                 if (r.Read(3) != 0) throw new MalformedException("The VP8L version is not 0.");
                 image ??= (w, h);
-                found.Add(ReadImageStream(ref r, "VP8L", w, h));
+                found.Add(ReadImageStream(ref r, "VP8L", w, h, readGroupCodes));
             }
             else if (fourcc.SequenceEqual("ALPH"u8) && ++alphas == 1 && payload.Length >= 1 && (payload[0] & 3) == 1)
                 (alphaStart, alphaLength) = (start, length);
@@ -70,13 +73,13 @@ internal static class WebpStructure
             // The alpha plane has the image's size and no VP8L header: the image stream starts after the ALPH byte.
             if ((image ?? canvas) is not var (w, h)) throw new MalformedException("The WebP has an ALPH chunk but no image size.");
             var r = new BitReader(b.Slice(alphaStart + 1, alphaLength - 1));
-            found.Add(ReadImageStream(ref r, "ALPH", w, h));
+            found.Add(ReadImageStream(ref r, "ALPH", w, h, readGroupCodes));
         }
         return found;
     }
 
     // RFC 9649 section 3: transforms, each at most once, then the colour cache and the meta prefix codes.
-    static WebpLosslessHeader ReadImageStream(ref BitReader r, string chunk, int width, int height)
+    static WebpLosslessHeader ReadImageStream(ref BitReader r, string chunk, int width, int height, bool readGroupCodes)
     {
         var xsize = width;
         var seen = 0;
@@ -98,8 +101,12 @@ internal static class WebpStructure
                     break;
             }
         }
-        ReadColorCacheBits(ref r, chunk);
-        if (r.Read(1) == 0) return new WebpLosslessHeader(chunk, width, height, Groups: 1, Tiles: 1);
+        var cacheBits = ReadColorCacheBits(ref r, chunk);
+        if (r.Read(1) == 0)
+        {
+            if (readGroupCodes) ReadGroupCodes(ref r, chunk, 1, cacheBits);
+            return new WebpLosslessHeader(chunk, width, height, Groups: 1, Tiles: 1);
+        }
 
         var prefixBits = (int)r.Read(3) + 2;
         int tx = SubSample(xsize, prefixBits), ty = SubSample(height, prefixBits);
@@ -110,11 +117,22 @@ internal static class WebpStructure
             ReadEntropyCodedImage(ref r, chunk, tx, ty, entropy);
             var groups = 1;
             foreach (var pixel in entropy.AsSpan(0, tiles)) groups = Math.Max(groups, (int)((pixel >> 8) & 0xFFFF) + 1);   // red and green
+            if (readGroupCodes) ReadGroupCodes(ref r, chunk, groups, cacheBits);
             return new WebpLosslessHeader(chunk, width, height, groups, tiles);
         }
         finally
         {
             ArrayPool<uint>.Shared.Return(entropy);
+        }
+    }
+
+    static void ReadGroupCodes(ref BitReader r, string chunk, int groups, int cacheBits)
+    {
+        for (var g = 0; g < groups; g++)
+        {
+            PrefixCode.Read(ref r, chunk, 256 + 24 + (cacheBits == 0 ? 0 : 1 << cacheBits));
+            for (var k = 0; k < 3; k++) PrefixCode.Read(ref r, chunk, 256);
+            PrefixCode.Read(ref r, chunk, 40);
         }
     }
 
