@@ -56,7 +56,7 @@ public sealed record DecoderLimits
     public int MaxJpegQuantizationSegments { get; init; } = 16;
 
     /// <summary>
-    /// Huffman groups of a lossless WebP bitstream (VP8L, or a losslessly compressed ALPH). ImageSharp allocates ~24-48
+    /// Huffman groups of a lossless WebP bitstream (VP8L, or a losslessly compressed ALPH). ImageSharp allocates 24-40
     /// KB of managed tables a group before reading them, outside the allocator's limit. A group serves at least one
     /// tile of the entropy image, so more groups than tiles are refused as well; libwebp's encoder (and ImageSharp's,
     /// a port of it) writes at most 2,600 tiles' worth of histograms (MAX_HUFF_IMAGE_SIZE since libwebp 0.5).
@@ -68,8 +68,11 @@ public sealed record DecoderLimits
 /// <summary>
 /// The one decoder that training and serving share. ImageSharp 2.1.13's defaults amplify memory and CPU on crafted
 /// files, so this registers only PNG, JPEG, GIF (first frame) and WebP, reads the header before decoding and refuses
-/// images over the pixel budget, ignores PNG text chunks, decodes single-threaded with a capped allocator, applies
-/// EXIF orientation, and composites alpha onto white (JPEGs, which have none, decode straight to RGB). Thread-safe.
+/// images over the pixel budget, reads JPEG markers and lossless WebP headers for work the header does not show (scan
+/// bombs, Huffman-group bombs: <see cref="JpegStructure"/>, <see cref="WebpStructure"/>), ignores PNG text chunks,
+/// decodes single-threaded with a capped allocator and a deadline, applies EXIF orientation, and composites alpha onto
+/// white (JPEGs, which have none, decode straight to RGB). Thread-safe. Limits and what the deadline can stop:
+/// docs/security.md ("Decoder limits").
 /// </summary>
 public sealed class SafeImageDecoder
 {
@@ -128,6 +131,7 @@ public sealed class SafeImageDecoder
     {
         var bytes = buffer.AsSpan(0, length);
         if (bytes.IsEmpty) throw new ImageRejectedException(ImageRejection.Undecodable, "The image is empty.");
+        if (WebpStructure.IsWebp(bytes)) CheckWebpStructure(bytes);   // before Identify, which allocates declared chunk sizes
         IImageFormat? format;
         IImageInfo? info;
         try
@@ -148,7 +152,6 @@ public sealed class SafeImageDecoder
             throw new ImageRejectedException(ImageRejection.TooLarge,
                 $"The {format.Name} image is {info.Width}x{info.Height}; the limit is {Limits.MaxSide} a side and {Limits.MaxPixels:N0} pixels.");
         if (format is JpegFormat) CheckJpegStructure(bytes);
-        if (format is WebpFormat) CheckWebpStructure(bytes);
         token.ThrowIfCancellationRequested();
 
         var decoder = _config.ImageFormatsManager.FindDecoder(format);
@@ -212,7 +215,7 @@ public sealed class SafeImageDecoder
         List<WebpLosslessHeader> streams;
         try
         {
-            streams = WebpStructure.Read(bytes);
+            streams = WebpStructure.Read(bytes, Limits.MaxPixels);
         }
         catch (WebpStructure.MalformedException e)
         {

@@ -18,64 +18,105 @@ internal static class WebpStructure
     /// <summary>Thrown for a bitstream libwebp would refuse: the decoder maps it to Undecodable.</summary>
     internal sealed class MalformedException(string message) : Exception(message);
 
+    /// <summary>Whether the bytes start like a WebP file (RIFF, then WEBP).</summary>
+    public static bool IsWebp(ReadOnlySpan<byte> b) => b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8);
+
     /// <summary>
-    /// Every lossless bitstream in the RIFF container, with its group count. Throws <see cref="MalformedException"/>
-    /// where the container or the bitstream breaks the format the way libwebp checks it (truncated prefix-code or
-    /// entropy-image data, an incomplete or over-subscribed prefix code, a back-reference before the start, a canvas
-    /// that differs from the image). Reads only up to each entropy image; no pixel data of the image itself.
+    /// Walks the chunks the way ImageSharp 2.1.13 does and returns every lossless bitstream in them, with its group
+    /// count. Run it before <c>Image.Identify</c>: ImageSharp allocates a managed array of each ICCP, EXIF and XMP
+    /// chunk's declared size while identifying (a 200-byte file declaring a 1 GB ICCP chunk took 1 GB and 3.5 s).
+    /// ImageSharp reads only the first chunk of a simple file (VP8 or VP8L); after a VP8X header it reads exactly 10
+    /// bytes, whatever the chunk's size says, then every chunk to the end of the bytes (not of the RIFF size), the
+    /// last image and ALPH chunks winning. This walk sees the same chunks, and refuses, as libwebp does, what would let
+    /// the two walks differ or ask for memory the file does not hold: a VP8X size other than 10, a chunk that declares
+    /// more bytes than follow, a cut-off chunk header, two image or two ALPH chunks, a canvas other than the image.
+    /// Throws <see cref="MalformedException"/> for those and for bitstreams libwebp would refuse (truncated
+    /// prefix-code or entropy-image data, incomplete or over-subscribed prefix codes, back-references before the
+    /// start). Reads each bitstream only up to its entropy image. An image over <paramref name="maxPixels"/> is not
+    /// parsed: the pixel budget refuses it once ImageSharp has read its header.
     /// </summary>
     /// <param name="b">The whole file.</param>
+    /// <param name="maxPixels">The decoder's pixel budget; bounds the sub-images this parse allocates.</param>
     /// <param name="readGroupCodes">Also read every group's five prefix codes after the entropy image (tests use it to
     /// check that the parse stayed in step with the bitstream: a wrong count or bit position breaks those codes).</param>
-    public static List<WebpLosslessHeader> Read(ReadOnlySpan<byte> b, bool readGroupCodes = false)
+    public static List<WebpLosslessHeader> Read(ReadOnlySpan<byte> b, long maxPixels = long.MaxValue, bool readGroupCodes = false)
     {
         var found = new List<WebpLosslessHeader>();
-        if (b.Length < 12 || !b[..4].SequenceEqual("RIFF"u8) || !b[8..12].SequenceEqual("WEBP"u8)) return found;
-        var riffEnd = (int)Math.Min(b.Length, 8L + BinaryPrimitives.ReadUInt32LittleEndian(b[4..]));
-        (int W, int H)? canvas = null, image = null;
-        int alphaStart = -1, alphaLength = 0, images = 0, alphas = 0;   // ALPH is read once the image's size is known
-        for (var p = 12; p + 8 <= riffEnd;)
+        if (!IsWebp(b) || b.Length < 20) return found;
+        var first = b.Slice(12, 4);
+        if (first.SequenceEqual("VP8L"u8))
         {
+            ReadVp8L(Payload(b, 12, out _), maxPixels, readGroupCodes, found);
+            return found;
+        }
+        if (first.SequenceEqual("VP8 "u8))
+        {
+            Payload(b, 12, out _);   // simple lossy: only a truncated chunk to refuse (ImageSharp decodes zeros past its end)
+            return found;
+        }
+        if (!first.SequenceEqual("VP8X"u8)) return found;   // not a WebP ImageSharp reads: it refuses it
+        if (BinaryPrimitives.ReadUInt32LittleEndian(b[16..]) != 10 || b.Length < 30)
+            throw new MalformedException("The WebP's VP8X chunk is not 10 bytes long.");
+        (int W, int H) canvas = (1 + (b[24] | b[25] << 8 | b[26] << 16), 1 + (b[27] | b[28] << 8 | b[29] << 16));
+        (int W, int H)? image = null;
+        int images = 0, alphas = 0, alphaStart = -1, alphaLength = 0;
+        for (var p = 30; p < b.Length;)
+        {
+            var payload = Payload(b, p, out var next);
             var fourcc = b.Slice(p, 4);
-            var size = BinaryPrimitives.ReadUInt32LittleEndian(b[(p + 4)..]);
-            var start = p + 8;
-            var length = (int)Math.Min(size, (uint)(riffEnd - start));
-            var payload = b.Slice(start, length);
-            if (fourcc.SequenceEqual("VP8X"u8) && payload.Length >= 10)
-                canvas = (1 + (payload[4] | payload[5] << 8 | payload[6] << 16), 1 + (payload[7] | payload[8] << 8 | payload[9] << 16));
-            else if (fourcc.SequenceEqual("VP8 "u8) && payload.Length >= 10)
+            if (fourcc.SequenceEqual("VP8 "u8))
             {
+                if (payload.Length < 10) throw new MalformedException("The WebP's VP8 chunk is shorter than its frame header.");
                 images++;
                 image ??= (BinaryPrimitives.ReadUInt16LittleEndian(payload[6..]) & 0x3FFF, BinaryPrimitives.ReadUInt16LittleEndian(payload[8..]) & 0x3FFF);
             }
-            else if (fourcc.SequenceEqual("VP8L"u8) && ++images == 1)
+            else if (fourcc.SequenceEqual("VP8L"u8))
             {
-                var r = new BitReader(payload);
-                if (r.Read(8) != 0x2F) throw new MalformedException("The VP8L chunk does not start with its signature byte 0x2F.");
-                int w = (int)r.Read(14) + 1, h = (int)r.Read(14) + 1;
-                r.Read(1);   // alpha_is_used: a hint only
-                if (r.Read(3) != 0) throw new MalformedException("The VP8L version is not 0.");
-                image ??= (w, h);
-                found.Add(ReadImageStream(ref r, "VP8L", w, h, readGroupCodes));
+                if (++images == 1) image = ReadVp8L(payload, maxPixels, readGroupCodes, found);
             }
-            else if (fourcc.SequenceEqual("ALPH"u8) && ++alphas == 1 && payload.Length >= 1 && (payload[0] & 3) == 1)
-                (alphaStart, alphaLength) = (start, length);
-            p = start + (int)Math.Min(size + (size & 1), (uint)(riffEnd - start));   // chunks are padded to even sizes
-            if (length < size) break;
+            else if (fourcc.SequenceEqual("ALPH"u8))
+            {
+                if (++alphas == 1 && payload.Length >= 1 && (payload[0] & 3) == 1) (alphaStart, alphaLength) = (p + 8, payload.Length);
+            }
+            else if (fourcc.SequenceEqual("ANIM"u8)) return found;   // animated: ImageSharp stops here and refuses it
+            p = next;
         }
-        // A still image has one image chunk and at most one ALPH (ImageSharp would read the first or the last).
+        // A still image has one image chunk and at most one ALPH (ImageSharp would use the last of each).
         if (images > 1 || alphas > 1)
             throw new MalformedException($"The WebP has {images} image chunks (VP8, VP8L) and {alphas} ALPH chunks; a still image has one and at most one.");
-        if (canvas is { } c && image is { } i && c != i)
-            throw new MalformedException($"The WebP canvas is {c.W}x{c.H} but its image is {i.W}x{i.H}.");
-        if (alphaStart >= 0)
+        if (image is { } i && canvas != i)
+            throw new MalformedException($"The WebP canvas is {canvas.W}x{canvas.H} but its image is {i.W}x{i.H}.");
+        if (alphaStart >= 0 && (long)canvas.W * canvas.H <= maxPixels)
         {
             // The alpha plane has the image's size and no VP8L header: the image stream starts after the ALPH byte.
-            if ((image ?? canvas) is not var (w, h)) throw new MalformedException("The WebP has an ALPH chunk but no image size.");
             var r = new BitReader(b.Slice(alphaStart + 1, alphaLength - 1));
-            found.Add(ReadImageStream(ref r, "ALPH", w, h, readGroupCodes));
+            found.Add(ReadImageStream(ref r, "ALPH", canvas.W, canvas.H, readGroupCodes));
         }
         return found;
+    }
+
+    /// <summary>The payload of the chunk at <paramref name="p"/>, and where the next chunk starts (sizes are padded to
+    /// even). Refuses a cut-off header and a payload larger than the bytes that follow (the pad byte may be missing).</summary>
+    static ReadOnlySpan<byte> Payload(ReadOnlySpan<byte> b, int p, out int next)
+    {
+        if (p + 8 > b.Length) throw new MalformedException("The WebP ends inside a chunk header.");
+        var size = BinaryPrimitives.ReadUInt32LittleEndian(b[(p + 4)..]);
+        var left = b.Length - (p + 8);
+        if (size > left)
+            throw new MalformedException($"The WebP's {System.Text.Encoding.ASCII.GetString(b.Slice(p, 4))} chunk declares {size:N0} bytes but {left:N0} follow.");
+        next = (int)Math.Min(b.Length, p + 8 + size + (size & 1));
+        return b.Slice(p + 8, (int)size);
+    }
+
+    static (int W, int H) ReadVp8L(ReadOnlySpan<byte> payload, long maxPixels, bool readGroupCodes, List<WebpLosslessHeader> found)
+    {
+        var r = new BitReader(payload);
+        if (r.Read(8) != 0x2F) throw new MalformedException("The VP8L chunk does not start with its signature byte 0x2F.");
+        int w = (int)r.Read(14) + 1, h = (int)r.Read(14) + 1;
+        r.Read(1);   // alpha_is_used: a hint only
+        if (r.Read(3) != 0) throw new MalformedException("The VP8L version is not 0.");
+        if ((long)w * h <= maxPixels) found.Add(ReadImageStream(ref r, "VP8L", w, h, readGroupCodes));
+        return (w, h);
     }
 
     // RFC 9649 section 3: transforms, each at most once, then the colour cache and the meta prefix codes.
