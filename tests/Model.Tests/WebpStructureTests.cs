@@ -158,6 +158,20 @@ public class WebpStructureTests
         Assert.Contains("65,536 Huffman groups", e.Message);
     }
 
+    [Fact]
+    public void ACanvasThatDiffersFromTheImageIsStillDecodedAtTheImagesSize()
+    {
+        // libwebp refuses it; ImageSharp decodes the image chunk's size, and the service's HostileInputTests expect 200.
+        using var image = new Image<Rgb24>(8, 8, new Rgb24(10, 200, 10));
+        using var ms = new MemoryStream();
+        image.SaveAsWebp(ms, new WebpEncoder { FileFormat = WebpFileFormatType.Lossless });
+        var vp8l = ms.ToArray()[12..];
+        byte[] vp8x = [0, 0, 0, 0, 0xFF, 0x3F, 0, 0xFF, 0x3F, 0];   // canvas 16,384 x 16,384
+        byte[] body = [.. "WEBP"u8, .. Chunk("VP8X", vp8x), .. vp8l];
+        using var decoded = SafeImageDecoder.Default.Decode([.. "RIFF"u8, .. BitConverter.GetBytes(body.Length), .. body]);
+        Assert.Equal((8, 8), (decoded.Width, decoded.Height));
+    }
+
     static byte[] Chunk(string fourcc, byte[] payload) =>
         [.. System.Text.Encoding.ASCII.GetBytes(fourcc), .. BitConverter.GetBytes(payload.Length), .. payload, .. new byte[payload.Length & 1]];
 

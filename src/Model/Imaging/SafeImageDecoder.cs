@@ -43,8 +43,8 @@ public sealed record DecoderLimits
 
     /// <summary>
     /// The JPEG decoder's work: the sum over scans of the samples of the components each scan covers (ImageSharp
-    /// visits every block once per scan, data or not, ~30 ms per 40 M samples). libjpeg's default script costs 13
-    /// samples a pixel at 4:4:4 (7 at 4:2:0); 24 x the 40 Mpx budget admits any real encoder's script at full size
+    /// visits every block once per scan, data or not, ~30 ms per 40 M samples). libjpeg's default script costs 14
+    /// samples a pixel at 4:4:4 (about 8 at 4:2:0); 24 x the 40 Mpx budget admits any real encoder's script at full size
     /// (under 1 s of scans), while a large frame gets fewer scans than a small one.
     /// </summary>
     public long MaxJpegScanSamples { get; init; } = 24 * 40_000_000L;

@@ -6,7 +6,7 @@ namespace AlexNet.Model.Imaging;
 /// <summary>
 /// The number of Huffman groups (meta prefix codes) each lossless bitstream in a WebP file asks for: the VP8L image
 /// and a losslessly compressed ALPH chunk. ImageSharp 2.1.13 sizes its tables from the largest group index in the
-/// entropy image (up to 65,536 groups, ~24 KB of managed arrays each, outside the allocator's limit), so a 160 KB,
+/// entropy image (up to 65,536 groups, 24-40 KB of managed arrays each, outside the allocator's limit), so a 160 KB,
 /// 16x16 file took 1.5 GB (issue #20). Reading the group count means decoding the bitstream up to and including the
 /// entropy image: the transforms' sub-images and the entropy image itself, each an entropy-coded image with its own
 /// prefix codes, LZ77 back-references and colour cache (RFC 9649, "WebP Image Format", sections 3 to 5).
@@ -29,7 +29,7 @@ internal static class WebpStructure
     /// bytes, whatever the chunk's size says, then every chunk to the end of the bytes (not of the RIFF size), the
     /// last image and ALPH chunks winning. This walk sees the same chunks, and refuses, as libwebp does, what would let
     /// the two walks differ or ask for memory the file does not hold: a VP8X size other than 10, a chunk that declares
-    /// more bytes than follow, a cut-off chunk header, two image or two ALPH chunks, a canvas other than the image.
+    /// more bytes than follow, a cut-off chunk header, two image or two ALPH chunks.
     /// Throws <see cref="MalformedException"/> for those and for bitstreams libwebp would refuse (truncated
     /// prefix-code or entropy-image data, incomplete or over-subscribed prefix codes, back-references before the
     /// start). Reads each bitstream only up to its entropy image. An image over <paramref name="maxPixels"/> is not
@@ -57,7 +57,6 @@ internal static class WebpStructure
         if (!first.SequenceEqual("VP8X"u8)) return found;   // not a WebP ImageSharp reads: it refuses it
         if (BinaryPrimitives.ReadUInt32LittleEndian(b[16..]) != 10 || b.Length < 30)
             throw new MalformedException("The WebP's VP8X chunk is not 10 bytes long.");
-        (int W, int H) canvas = (1 + (b[24] | b[25] << 8 | b[26] << 16), 1 + (b[27] | b[28] << 8 | b[29] << 16));
         (int W, int H)? image = null;
         int images = 0, alphas = 0, alphaStart = -1, alphaLength = 0;
         for (var p = 30; p < b.Length;)
@@ -84,13 +83,12 @@ internal static class WebpStructure
         // A still image has one image chunk and at most one ALPH (ImageSharp would use the last of each).
         if (images > 1 || alphas > 1)
             throw new MalformedException($"The WebP has {images} image chunks (VP8, VP8L) and {alphas} ALPH chunks; a still image has one and at most one.");
-        if (image is { } i && canvas != i)
-            throw new MalformedException($"The WebP canvas is {canvas.W}x{canvas.H} but its image is {i.W}x{i.H}.");
-        if (alphaStart >= 0 && (long)canvas.W * canvas.H <= maxPixels)
+        // The alpha plane has the image's size (ImageSharp takes it from the VP8 frame, not the canvas, and so does
+        // not refuse a canvas that differs, as libwebp would) and no VP8L header: the stream starts after the ALPH byte.
+        if (alphaStart >= 0 && image is { } size && (long)size.W * size.H <= maxPixels)
         {
-            // The alpha plane has the image's size and no VP8L header: the image stream starts after the ALPH byte.
             var r = new BitReader(b.Slice(alphaStart + 1, alphaLength - 1));
-            found.Add(ReadImageStream(ref r, "ALPH", canvas.W, canvas.H, readGroupCodes));
+            found.Add(ReadImageStream(ref r, "ALPH", size.W, size.H, readGroupCodes));
         }
         return found;
     }
