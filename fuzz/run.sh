@@ -12,11 +12,15 @@ command -v sharpfuzz >/dev/null || dotnet tool install --global SharpFuzz.Comman
 export PATH="$PATH:$HOME/.dotnet/tools"
 # Seeds: small valid images of every accepted format (made before instrumenting: instrumented code needs AFL's
 # shared memory and crashes outside afl-fuzz).
-mkdir -p "$out/seeds"
+rm -rf "$out/seeds" && mkdir -p "$out/seeds"
 dotnet "$out/bin/DecodeFuzz.dll" --make-seeds "$out/seeds"
+# Plus fuzz/corpus/: progressive JPEGs (cjpeg), lossless WebPs (cwebp; one with 2 Huffman groups, one written by
+# hand with 4), a lossy WebP with a lossless ALPH chunk, and a 40-scan JPEG the pre-scan refuses (fuzz/corpus/README.md).
+cp fuzz/corpus/*.jpg fuzz/corpus/*.webp "$out/seeds/"
 # Coverage comes from the decoder library; our wrapper runs before Fuzzer.Run sets up AFL's map, so it stays plain.
 sharpfuzz "$out/bin/SixLabors.ImageSharp.dll"
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1
+rm -rf "$out/findings"
 timeout $((budget + 60)) afl-fuzz -V "$budget" -i "$out/seeds" -o "$out/findings" -t 2000 -m none -- dotnet "$out/bin/DecodeFuzz.dll" || true
 mkdir -p tests/Model.Tests/FuzzRegressions
 for kind in crashes hangs; do
