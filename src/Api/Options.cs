@@ -66,6 +66,10 @@ public sealed class UploadOptions
     /// <summary>Pixel budget of one decoded image (docs/security.md); over it the answer is 422.</summary>
     [Range(1, 65_535)] public int MaxSide { get; set; } = 8192;
     [Range(1, 1L << 32)] public long MaxPixels { get; set; } = 40_000_000;
+    /// <summary>Longest one decode may take; past it the image is refused with 422. ImageSharp's JPEG decoder stops at
+    /// it (between scans and rows of blocks); PNG, GIF and WebP decodes are bounded by the structural checks and the
+    /// pixel budget instead (docs/security.md). A real 8192x4880 progressive JPEG took up to 2.2 s here.</summary>
+    [Range(100, 600_000)] public int DecodeTimeoutMs { get; set; } = 5000;
     /// <summary>Longer side over shorter side. The shorter side is scaled to the model's resize size before the central
     /// crop, so an 8000x1 image would become 512,000x64 pixels (about 100 MB) for the compact model and 2,048,000x256
     /// (1.5 GB) for the paper's; over this ratio the answer is 422.</summary>

@@ -35,6 +35,45 @@ public sealed class ReliabilityTests(ITestOutputHelper output) : IDisposable
         return took;
     }
 
+    [Theory]
+    [InlineData("progressive JPEG, 1,000 empty scans over 8192x4882")]
+    [InlineData("lossless WebP, 65,536 Huffman groups in 16x16")]
+    public async Task DecoderBombsAreRefusedAtOnceWhileOtherClientsAreServed(string bomb)
+    {
+        // Today's 10 KB JPEG decoded for 40 s and held every other classify; the 160 KB WebP took 1.5 GB.
+        var (service, good) = await StartAsync();
+        using var _ = service;
+        var (bytes, type) = bomb.StartsWith("progressive", StringComparison.Ordinal)
+            ? (HostileFiles.ScanBomb(1000, 8192, 4882), "image/jpeg")
+            : (HostileFiles.GroupBomb(16, 65535), "image/webp");
+        var rssBefore = service.Rss;
+        using var attacker = Loopback.Client("127.0.0.1", service.Address);
+        var answers = new System.Collections.Concurrent.ConcurrentBag<(int Status, string? Type, TimeSpan Took)>();
+        var hostile = Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            for (var round = 0; round < 5; round++)
+            {
+                var watch = Stopwatch.StartNew();
+                using var r = await attacker.PostAsync("/api/classify", Http.Raw(bytes, type));
+                answers.Add(((int)r.StatusCode, r.Content.Headers.ContentType?.MediaType, watch.Elapsed));
+            }
+        })).ToArray();
+        long peak = 0;
+        while (!hostile.All(t => t.IsCompleted))
+        {
+            await GoodClassifyAsync(good);
+            peak = Math.Max(peak, service.Rss);
+            await Task.Delay(100);
+        }
+        await Task.WhenAll(hostile);
+        output.WriteLine($"{bomb}: {answers.Count} answers {string.Join(", ", answers.GroupBy(a => a.Status).Select(g => $"{g.Key} x{g.Count()}"))}, " +
+            $"slowest {answers.Max(a => a.Took).TotalMilliseconds:F0} ms; RSS {rssBefore >> 20} MB before, peak {peak >> 20} MB");
+        Assert.All(answers, a => Assert.Equal((422, "application/problem+json"), (a.Status, a.Type)));
+        Assert.All(answers, a => Assert.True(a.Took < TimeSpan.FromSeconds(2), $"a refusal took {a.Took.TotalMilliseconds:F0} ms"));
+        Assert.True(peak < rssBefore + (150L << 20), $"RSS grew from {rssBefore >> 20} to {peak >> 20} MB");
+        Assert.False(service.HasExited, service.Log);
+    }
+
     [Fact]
     public async Task ConnectionFloodNeitherCrashesTheServiceNorLocksOtherClientsOut()
     {

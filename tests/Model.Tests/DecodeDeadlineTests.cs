@@ -1,3 +1,4 @@
+using AlexNet.Tests.Shared;
 using AlexNet.Model.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -18,7 +19,7 @@ public class DecodeDeadlineTests
     public void TheDeadlineStopsAJpegDecodeInsideImageSharp()
     {
         var decoder = new SafeImageDecoder(NoStructureLimits);
-        var (error, elapsed) = JpegStructureTests.TimedDecode(decoder, JpegStructureTests.ScanBomb(1000, 8192, 4882), TimeSpan.FromSeconds(10));
+        var (error, elapsed) = JpegStructureTests.TimedDecode(decoder, HostileFiles.ScanBomb(1000, 8192, 4882), TimeSpan.FromSeconds(10));
         var e = Assert.IsType<ImageRejectedException>(error);
         Assert.Equal(ImageRejection.TooLarge, e.Reason);
         Assert.Contains("longer than the 0.3 s allowed", e.Message);
@@ -30,7 +31,7 @@ public class DecodeDeadlineTests
     {
         var decoder = new SafeImageDecoder(NoStructureLimits with { DecodeTimeout = TimeSpan.FromSeconds(30) });
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        var (error, elapsed) = JpegStructureTests.TimedDecode(decoder, JpegStructureTests.ScanBomb(1000, 8192, 4882),
+        var (error, elapsed) = JpegStructureTests.TimedDecode(decoder, HostileFiles.ScanBomb(1000, 8192, 4882),
             TimeSpan.FromSeconds(10), cts.Token);
         Assert.IsAssignableFrom<OperationCanceledException>(error);
         Assert.True(elapsed < TimeSpan.FromSeconds(2), $"stopped after {elapsed.TotalMilliseconds:F0} ms");
@@ -44,7 +45,7 @@ public class DecodeDeadlineTests
     public void AnInfiniteDeadlineIsAllowed()
     {
         var decoder = new SafeImageDecoder(new DecoderLimits { DecodeTimeout = Timeout.InfiniteTimeSpan });
-        using var image = decoder.Decode(JpegStructureTests.ScanBomb(10, 64, 64));
+        using var image = decoder.Decode(HostileFiles.ScanBomb(10, 64, 64));
         Assert.Equal(64, image.Width);
     }
 }

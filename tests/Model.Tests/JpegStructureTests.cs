@@ -1,3 +1,4 @@
+using static AlexNet.Tests.Shared.HostileFiles;
 using System.Diagnostics;
 using AlexNet.Model.Imaging;
 using SixLabors.ImageSharp;
@@ -10,23 +11,6 @@ namespace AlexNet.Model.Tests;
 public class JpegStructureTests
 {
     static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", name));
-
-    /// <summary>
-    /// A progressive greyscale JPEG that declares <paramref name="width"/> x <paramref name="height"/> and carries
-    /// <paramref name="scans"/> empty AC-refinement scans (Ss=1, Se=63, Ah=1, Al=0; 10 bytes each): the attack of
-    /// issue #20. ImageSharp 2.1.13 walks every block of the frame for each one (~30 ms a scan at 8192x4882).
-    /// </summary>
-    internal static byte[] ScanBomb(int scans, int width, int height)
-    {
-        var o = new List<byte> { 0xFF, 0xD8 };
-        o.AddRange([0xFF, 0xDB, 0, 67, 0]);                             // DQT: table 0, all ones
-        o.AddRange(Enumerable.Repeat((byte)1, 64));
-        o.AddRange([0xFF, 0xC2, 0, 11, 8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width, 1, 1, 0x11, 0]);
-        o.AddRange([0xFF, 0xC4, 0, 20, 0x10, 1, .. new byte[15], 0]);   // DHT: AC table 0, one 1-bit code for symbol 0 (EOB)
-        for (var i = 0; i < scans; i++) o.AddRange([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 1, 63, 0x10]);
-        o.AddRange([0xFF, 0xD9]);
-        return [.. o];
-    }
 
     /// <summary>Runs the decode on the thread pool and gives up waiting after <paramref name="wait"/>: today's code could
     /// not be stopped, so a test must not wait for it. The clock runs inside the task, from the call to its end, so

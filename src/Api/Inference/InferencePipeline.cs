@@ -39,7 +39,12 @@ public sealed class InferencePipeline : IDisposable
         _batcher = batcher;
         _cacheOptions = cacheOptions.Value;
         _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = (long)_cacheOptions.SizeLimitMegabytes << 20 });
-        _decoder = new SafeImageDecoder(new DecoderLimits { MaxSide = uploads.Value.MaxSide, MaxPixels = uploads.Value.MaxPixels });
+        _decoder = new SafeImageDecoder(new DecoderLimits
+        {
+            MaxSide = uploads.Value.MaxSide,
+            MaxPixels = uploads.Value.MaxPixels,
+            DecodeTimeout = TimeSpan.FromMilliseconds(uploads.Value.DecodeTimeoutMs),
+        });
         _maxAspectRatio = uploads.Value.MaxAspectRatio;
         _scheduler = scheduler;
     }
@@ -77,7 +82,7 @@ public sealed class InferencePipeline : IDisposable
         using var slot = await _scheduler.DecodeAsync(ct);
         try
         {
-            using var image = _decoder.Decode(bytes);
+            using var image = _decoder.Decode(bytes, ct);   // stops at Uploads:DecodeTimeoutMs (JPEG) or when the client goes
             CheckShape(image.Width, image.Height, model.ResizeSize, index, count);
             return new DecodedImage(model.Preprocessor.Prepare(image), image.Width, image.Height);
         }
