@@ -19,7 +19,7 @@ public sealed record AlexNetSpec(
     int Fc)
 {
     /// <summary>The paper's network: 60,965,224 parameters with 1000 classes. conv1 pads by 2 so 224 gives 55x55
-    /// (torchvision's choice; Caffe crops 227 instead, see REFERENCE.md).</summary>
+    /// (torchvision's choice; Caffe crops 227 instead).</summary>
     public static AlexNetSpec Paper(int classes = 1000) =>
         new("paper", classes, 224, 256, 11, 4, 2, 48, 128, 192, 192, 128, 2048);
 

@@ -65,7 +65,7 @@ public sealed record HostileCase(string Name, Func<Func<HostileService, Task<Rep
 /// Hostile input, one Theory case each: the status, a problem+json body whose detail says what is wrong (or the
 /// answer, for odd but valid images), memory and time within generous guards, and a good request right after.
 /// The guards are not speed targets: ImageSharp 2.1.13 with default settings needs 1.2-1.9 GB and seconds for some
-/// of these files (notes/imagesharp-hardening.md); hardened they stay far below.
+/// of these files (the shared ImageSharp hardening notes); hardened they stay far below.
 /// </summary>
 public sealed class HostileInputTests(HostileService service, ITestOutputHelper output) : IClassFixture<HostileService>
 {

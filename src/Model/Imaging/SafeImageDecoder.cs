@@ -20,7 +20,7 @@ public sealed class ImageRejectedException(ImageRejection reason, string message
     public ImageRejection Reason { get; } = reason;
 }
 
-/// <summary>Limits of the decoder. Defaults follow notes/imagesharp-hardening.md and docs/security.md ("Decoder limits").</summary>
+/// <summary>Limits of the decoder; docs/security.md ("Decoder limits") gives each value and why.</summary>
 public sealed record DecoderLimits
 {
     public int MaxSide { get; init; } = 8192;
