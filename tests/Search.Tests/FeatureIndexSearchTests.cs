@@ -11,6 +11,8 @@ public sealed class FeatureIndexSearchTests
 {
     const double MinRecall = 0.99;
 
+    public static TheoryData<VectorStorage> EveryStorage => [VectorStorage.Float32, VectorStorage.Float16, VectorStorage.Int8];
+
     /// <summary>Post-ReLU vectors around a few hundred centres, like FC7 features: sparse, non-negative, clustered.</summary>
     static float[][] Features(int count, int dim, int seed, int clusters = 200)
     {
@@ -58,9 +60,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void TiesGoToTheEarlierRowInEveryPartition(VectorStorage storage)
     {
         var rng = new Random(3);
@@ -111,9 +111,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void RemovalsAcrossBlocksKeepSearchAndGetExact(VectorStorage storage)
     {
         var rows = Features(2600, 64, seed: 7);
@@ -141,9 +139,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void ExcludedRowIsLeftOutWhereverItSitsAndTakesNoOtherRowWithIt(VectorStorage storage)
     {
         // 2103 rows: one partition read as four streams of 525 rows and a tail of 3; blocks start at rows 1024 and 2048.
