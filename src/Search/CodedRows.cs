@@ -177,6 +177,7 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
     {
         if (n <= 0) return;
         var parameters = _parameters is null ? default : _parameters.Rows(first, n);
-        for (var i = 0; i < n; i++) best.Offer(q.Distance(raw[4 * i + stream], parameters, i), first + i);
+        var codec = q;   // a local copy: its fields stay in registers, where loads through the byref repeat every row
+        for (var i = 0; i < n; i++) best.Offer(codec.Distance(raw[4 * i + stream], parameters, i), first + i);
     }
 }
