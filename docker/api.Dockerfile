@@ -9,9 +9,11 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
 COPY src/Model/AlexNet.Model.csproj src/Model/
+COPY src/Search/AlexNet.Search.csproj src/Search/
 COPY src/Api/AlexNet.Api.csproj src/Api/
 RUN dotnet restore src/Api/AlexNet.Api.csproj
 COPY src/Model/ src/Model/
+COPY src/Search/ src/Search/
 COPY src/Api/ src/Api/
 RUN dotnet publish src/Api/AlexNet.Api.csproj -c Release --no-restore -o /app \
     && rm -f /app/*.dll.config /app/onnxruntime*.dll

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using AlexNet.Api.Gallery;
+using AlexNet.Search;
 
 namespace AlexNet.Bench;
 

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using AlexNet.Api.Gallery;
+using AlexNet.Search;
 
 namespace AlexNet.KernelCheck;
 
@@ -37,18 +37,18 @@ static class KernelCheck
                 0 => 0f, 1 => 3e-6f * (float)rng.NextDouble(), 2 => -(float)rng.NextDouble(), 3 => 65504f, _ => 10 * (float)rng.NextDouble(),
             })).ToArray();
             var scaled = VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock);
-            var magnitude = VectorKernels.DotScalar([.. x.Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]);
-            Check(Math.Abs(VectorKernels.DotScalar(x, q) - VectorKernels.Dot(x, scaled)) <= magnitude * 1e-6, $"fp16 dot, n={n}");
+            var magnitude = ScalarTwins.Dot([.. x.Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]);
+            Check(Math.Abs(ScalarTwins.Dot(x, q) - VectorKernels.Dot(x, scaled)) <= magnitude * 1e-6, $"fp16 dot, n={n}");
 
             var u = new byte[n];
             rng.NextBytes(u);
             Array.Fill(u, (byte)255, 0, n / 2);   // the largest products, where an int32 lane would overflow
             var qi = Enumerable.Range(0, n).Select(i => (short)(i % 3 == 0 ? 32767 : i % 3 == 1 ? -32767 : rng.Next(-32767, 32768))).ToArray();
             var splitQi = VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock);
-            Check(VectorKernels.DotScalar(u, qi) == VectorKernels.Dot(u, splitQi), $"uint8 dot, n={n}");
+            Check(ScalarTwins.Dot(u, qi) == VectorKernels.Dot(u, splitQi), $"uint8 dot, n={n}");
 
             var f = Gaussians(rng, n, 2);
-            var squares = VectorKernels.SquaredDistanceScalar(f, q);
+            var squares = ScalarTwins.SquaredDistance(f, q);
             Check(Math.Abs(squares - VectorKernels.SquaredDistance(f, q)) <= squares * 1e-6, $"fp32 squared distance, n={n}");
 
             // Four rows at once give each row its one-row result, bit for bit.
@@ -60,7 +60,7 @@ static class KernelCheck
             for (var r = 0; r < 4; r++) Check(d[r] == VectorKernels.Dot(halves[r], scaled), $"fp16 four-row, n={n}, row {r}");
             var bytes = Enumerable.Range(0, 4).Select(_ => { var b = new byte[n]; rng.NextBytes(b); return b; }).ToArray();
             VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], splitQi, dots);
-            for (var r = 0; r < 4; r++) Check(dots[r] == VectorKernels.DotScalar(bytes[r], qi), $"uint8 four-row, n={n}, row {r}");
+            for (var r = 0; r < 4; r++) Check(dots[r] == ScalarTwins.Dot(bytes[r], qi), $"uint8 four-row, n={n}, row {r}");
         }
 
         // The index: exact search equals brute force bit for bit; fp16 and int8 keep recall@10 >= 0.99.

@@ -1,7 +1,6 @@
 using System.Numerics.Tensors;
-using AlexNet.Api.Gallery;
 
-namespace AlexNet.Api.Tests;
+namespace AlexNet.Search.Tests;
 
 /// <summary>
 /// The parallel scan and the compact storages of <see cref="FeatureIndex"/>: exact search equals brute force across
@@ -11,6 +10,8 @@ namespace AlexNet.Api.Tests;
 public sealed class FeatureIndexSearchTests
 {
     const double MinRecall = 0.99;
+
+    public static TheoryData<VectorStorage> EveryStorage => [VectorStorage.Float32, VectorStorage.Float16, VectorStorage.Int8];
 
     /// <summary>Post-ReLU vectors around a few hundred centres, like FC7 features: sparse, non-negative, clustered.</summary>
     static float[][] Features(int count, int dim, int seed, int clusters = 200)
@@ -59,9 +60,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void TiesGoToTheEarlierRowInEveryPartition(VectorStorage storage)
     {
         var rng = new Random(3);
@@ -112,9 +111,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void RemovalsAcrossBlocksKeepSearchAndGetExact(VectorStorage storage)
     {
         var rows = Features(2600, 64, seed: 7);
@@ -142,9 +139,7 @@ public sealed class FeatureIndexSearchTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.Float16)]
-    [InlineData(VectorStorage.Int8)]
+    [MemberData(nameof(EveryStorage))]
     public void ExcludedRowIsLeftOutWhereverItSitsAndTakesNoOtherRowWithIt(VectorStorage storage)
     {
         // 2103 rows: one partition read as four streams of 525 rows and a tail of 3; blocks start at rows 1024 and 2048.
@@ -195,19 +190,19 @@ public sealed class FeatureIndexSearchTests
         {
             0 => 0f, 1 => 3e-6f * (float)rng.NextDouble(), 2 => -(float)rng.NextDouble(), 3 => 65504f, _ => 10 * (float)rng.NextDouble(),
         })).ToArray();
-        var reference = VectorKernels.DotScalar(x, q);
+        var reference = ScalarTwins.Dot(x, q);
         var scaled = VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock);
-        var magnitude = VectorKernels.DotScalar([.. x.Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]);
+        var magnitude = ScalarTwins.Dot([.. x.Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]);
         Assert.Equal(reference, VectorKernels.Dot(x, scaled), magnitude * 1e-6);   // fp32 sums of exact products
 
         var u = new byte[n];
         rng.NextBytes(u);
         var qi = Enumerable.Range(0, n).Select(i => (short)(i % 3 == 0 ? 32767 : i % 3 == 1 ? -32767 : rng.Next(-32767, 32768))).ToArray();
         Array.Fill(u, (byte)255, 0, n / 2);   // the largest products, where an int32 lane would overflow
-        Assert.Equal(VectorKernels.DotScalar(u, qi), VectorKernels.Dot(u, VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock)));
+        Assert.Equal(ScalarTwins.Dot(u, qi), VectorKernels.Dot(u, VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock)));
 
         var f = Gaussians(rng, n, 2);
-        var squares = VectorKernels.SquaredDistanceScalar(f, q);
+        var squares = ScalarTwins.SquaredDistance(f, q);
         Assert.Equal(squares, VectorKernels.SquaredDistance(f, q), squares * 1e-6);
     }
 
@@ -233,14 +228,14 @@ public sealed class FeatureIndexSearchTests
         for (var r = 0; r < 4; r++)
         {
             Assert.Equal(VectorKernels.Dot(halves[r], scaled), d[r]);
-            Assert.Equal(VectorKernels.DotScalar(halves[r], q), d[r], VectorKernels.DotScalar([.. halves[r].Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]) * 1e-6);
+            Assert.Equal(ScalarTwins.Dot(halves[r], q), d[r], ScalarTwins.Dot([.. halves[r].Select(h => (Half)Math.Abs((float)h))], [.. q.Select(Math.Abs)]) * 1e-6);
         }
 
         var bytes = rows.Select(x => x.Select(v => (byte)Math.Clamp(40 * v + 128, 0, 255)).ToArray()).ToArray();
         var qi = q.Select(v => (short)Math.Clamp(5000 * v, -32767, 32767)).ToArray();
         Span<long> dots = stackalloc long[4];
         VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], VectorKernels.SplitPairs<short>(qi, VectorKernels.ByteBlock), dots);
-        for (var r = 0; r < 4; r++) Assert.Equal(VectorKernels.DotScalar(bytes[r], qi), dots[r]);
+        for (var r = 0; r < 4; r++) Assert.Equal(ScalarTwins.Dot(bytes[r], qi), dots[r]);
         Assert.Throws<ArgumentException>(() => VectorKernels.SquaredDistance(rows[0], q.AsSpan(1)));
     }
 }

@@ -1,7 +1,6 @@
-using AlexNet.Api.Gallery;
 using AlexNet.Model;
 
-namespace AlexNet.Api.Tests;
+namespace AlexNet.Search.Tests;
 
 public sealed class FeatureIndexTests
 {

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 
-namespace AlexNet.Api.Tests;
+namespace AlexNet.Search.Tests;
 
 /// <summary>
 /// The scan kernels' AVX2 and scalar paths. A CPU with AVX-512 only ever takes the AVX-512 ones in this process, so
@@ -33,7 +33,7 @@ public sealed class KernelPathsTests
     static (int ExitCode, string Output) RunCheck(string? switchedOff)
     {
         var check = Path.Combine(AppContext.BaseDirectory, "alexnet-kernelcheck.dll");
-        Assert.True(File.Exists(check), $"{check} is missing (built through Api.Tests' project reference)");
+        Assert.True(File.Exists(check), $"{check} is missing (built through Search.Tests' project reference)");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true,

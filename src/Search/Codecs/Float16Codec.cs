@@ -1,0 +1,55 @@
+using System.Runtime.CompilerServices;
+
+namespace AlexNet.Search.Codecs;
+
+/// <summary>
+/// <see cref="VectorStorage.Float16"/>: an fp16 copy of each row (clamped to +-<see cref="VectorKernels.HalfMax"/>,
+/// never infinity) and its squared norm |x|^2; |x - q|^2 is expanded as |x|^2 - 2 x.q + |q|^2, so the kernel does one
+/// product a value. The query is clamped as stored values are (so the scaled query stays finite) and written times
+/// 2^112 in the kernel's layout (<see cref="VectorKernels.SplitPairs{T}"/>).
+/// </summary>
+readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCodec<Float16Codec, Half>
+{
+    [ThreadStatic] static float[]? t_split;
+
+    public static bool ScansExactRows => false;
+    public static int ParametersPerRow => 1;   // |fp16 row|^2
+    public static long ScanBytesPerRow(int dim) => 2L * dim;
+
+    public static void Encode(ReadOnlySpan<float> vector, Span<Half> code, Span<float> parameters)
+    {
+        double norm = 0;
+        for (var i = 0; i < vector.Length; i++)
+        {
+            code[i] = (Half)Math.Clamp(vector[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+            norm += (double)(float)code[i] * (float)code[i];
+        }
+        parameters[0] = (float)norm;
+    }
+
+    public static Float16Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values)
+    {
+        var n = query.Length;
+        var buffer = Aligned<float>.In(ref t_split, n);
+        var split = buffer.Span;
+        double norm = 0;   // of the values as the kernel sees them (clamped)
+        for (var i = 0; i < n; i++)
+        {
+            var v = Math.Clamp(query[i], -VectorKernels.HalfMax, VectorKernels.HalfMax);
+            norm += (double)v * v;
+            split[VectorKernels.SplitIndex(i, n, VectorKernels.HalfBlock)] = v * VectorKernels.HalfQueryScale;
+        }
+        return new(buffer, norm);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4(ReadOnlySpan<Half> x0, ReadOnlySpan<Half> x1, ReadOnlySpan<Half> x2, ReadOnlySpan<Half> x3, Span<double> raw)
+    {
+        Four<float> d = default;
+        VectorKernels.Dots(x0, x1, x2, x3, split.Span, d);
+        (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)(parameters[i] - 2.0 * raw + squaredNorm);
+}

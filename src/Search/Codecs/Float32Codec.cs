@@ -1,0 +1,27 @@
+using System.Runtime.CompilerServices;
+
+namespace AlexNet.Search.Codecs;
+
+/// <summary><see cref="VectorStorage.Float32"/>: the scan reads the fp32 rows themselves and the kernel gives the
+/// squared distance (summed in its own order; the re-rank reports <c>TensorPrimitives.Distance</c>).</summary>
+readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, float>
+{
+    public static bool ScansExactRows => true;
+    public static int ParametersPerRow => 0;
+    public static long ScanBytesPerRow(int dim) => 4L * dim;
+
+    /// <summary>The code is the row (never called: the index keeps no second copy, <see cref="ScansExactRows"/>).</summary>
+    public static void Encode(ReadOnlySpan<float> vector, Span<float> code, Span<float> parameters) => vector.CopyTo(code);
+
+    public static Float32Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values) => new(values);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4(ReadOnlySpan<float> x0, ReadOnlySpan<float> x1, ReadOnlySpan<float> x2, ReadOnlySpan<float> x3, Span<double> raw)
+    {
+        Four<float> d = default;
+        VectorKernels.SquaredDistances(x0, x1, x2, x3, values.Span, d);
+        (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+    }
+
+    public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)raw;   // a cast: inlined unasked
+}

@@ -1,0 +1,40 @@
+namespace AlexNet.Search.Codecs;
+
+/// <summary>
+/// One storage's code: how a row is encoded for the scan, the query in the form the storage's kernel takes, and how
+/// the kernel's result for a row becomes the storage's squared distance (faiss's <c>DistanceComputer</c>:
+/// <c>set_query</c>, <c>distances_batch_4</c>). A codec is a struct and the scan is generic over it, so the JIT
+/// compiles one scan loop per storage with the codec's calls inlined and no virtual call, as TensorPrimitives does
+/// with its operator structs (<c>Aggregate&lt;T, SubtractSquaredOperator&lt;T&gt;, AddOperator&lt;T&gt;&gt;</c>).
+/// A value of the codec is one search's prepared query; the static members describe the storage.
+/// </summary>
+/// <typeparam name="TSelf">The codec itself.</typeparam>
+/// <typeparam name="TCode">What a row is stored as in the scanned blocks (float, Half, byte).</typeparam>
+interface IRowCodec<TSelf, TCode> where TSelf : struct, IRowCodec<TSelf, TCode> where TCode : unmanaged
+{
+    /// <summary>The scan reads the fp32 rows themselves: no code blocks, and a short list of 2k (the kernel sums in
+    /// another order than the exact distance) instead of RerankFactor x k, re-ranked without a squared-distance pass.</summary>
+    static abstract bool ScansExactRows { get; }
+
+    /// <summary>fp32 values kept per row beside its code (a norm, an offset and a scale); 0 for none.</summary>
+    static abstract int ParametersPerRow { get; }
+
+    /// <summary>Bytes a search scans per row (<see cref="FeatureIndex.ScanBytes"/>).</summary>
+    static abstract long ScanBytesPerRow(int dim);
+
+    /// <summary>Writes <paramref name="vector"/>'s code and its per-row parameters.</summary>
+    static abstract void Encode(ReadOnlySpan<float> vector, Span<TCode> code, Span<float> parameters);
+
+    /// <summary>The query prepared for this storage's kernel, in buffers the calling thread keeps for its next search
+    /// (a search runs on one thread, which holds its query until it returns). <paramref name="values"/> is the query's
+    /// 64-byte aligned fp32 copy (<see cref="QueryBuffers"/>).</summary>
+    static abstract TSelf Prepare(ReadOnlySpan<float> query, Aligned<float> values);
+
+    /// <summary>raw[r] = the kernel's result for row r of four (distances_batch_4): the squared distance, or the dot
+    /// product with the query that <see cref="Distance"/> turns into one.</summary>
+    void Kernel4(ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3, Span<double> raw);
+
+    /// <summary>The storage's squared distance of row i of a block's run of rows, from its kernel result and the run's
+    /// per-row parameters (<see cref="ParametersPerRow"/> values a row, row i's at <paramref name="i"/> x that).</summary>
+    float Distance(double raw, ReadOnlySpan<float> parameters, int i);
+}

@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using AlexNet.Search.Codecs;
+
+namespace AlexNet.Search;
+
+/// <summary>The rows of a <see cref="FeatureIndex"/>: its fp32 vectors and what its storage scans. The index calls
+/// this once per change or search; each storage's <see cref="CodedRows{TCodec, TCode}"/> does the work.</summary>
+abstract class CodedRows
+{
+    /// <summary>The one place that picks a codec for a storage.</summary>
+    public static CodedRows For(VectorStorage storage, int dim) => storage switch
+    {
+        VectorStorage.Float32 => new CodedRows<Float32Codec, float>(dim),
+        VectorStorage.Float16 => new CodedRows<Float16Codec, Half>(dim),
+        VectorStorage.Int8 => new CodedRows<Int8Codec, byte>(dim),
+        _ => throw new ArgumentOutOfRangeException(nameof(storage)),
+    };
+
+    public abstract long ScanBytesPerRow { get; }
+    public abstract int BlockCount { get; }
+
+    /// <summary>The fp32 vector of a row, whatever the storage.</summary>
+    public abstract Span<float> Exact(int row);
+
+    /// <summary>Stores <paramref name="vector"/> as row <paramref name="row"/> (the next one), making room for it.</summary>
+    public abstract void Write(int row, ReadOnlySpan<float> vector);
+
+    public abstract void Move(int from, int to);
+    public abstract void DropLastBlock();
+
+    /// <summary>Rows [0, count) except <paramref name="skip"/> (-1 for none): at most a short list of the nearest, by
+    /// their exact distance, nearest first (the caller keeps <paramref name="take"/>).</summary>
+    public abstract Candidate[] Search(ReadOnlySpan<float> query, int count, int skip, int take, int rerankFactor, int threads);
+}
+
+/// <summary>
+/// One storage's rows and scan (faiss's <c>IndexFlatCodes</c> with its <c>DistanceComputer</c>): the scan loop is
+/// generic over the codec struct, so the JIT compiles it once per storage with the codec's kernel call inlined (a
+/// shared per-step helper with a switch on the storage had made the fp16 scan about a quarter slower).
+/// <para>A search splits the rows into contiguous partitions (four per thread), scanned in parallel, each keeping its
+/// own top list; the lists are merged and re-ranked exactly (<see cref="Rerank"/>).</para>
+/// </summary>
+sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCodec<TCodec, TCode> where TCode : unmanaged
+{
+    /// <summary>Below this many scanned values a search stays on the calling thread (fork/join costs ~10 us).</summary>
+    const long ValuesPerPartition = 1 << 20;
+    const int PartitionsPerThread = 4;
+
+    readonly int _dim;
+    readonly RowBlocks<float> _exact;       // (rows, dim) fp32: scanned in Float32, re-ranked from otherwise
+    readonly RowBlocks<TCode> _codes;       // (rows, dim) codes: the same blocks as _exact when the codec scans those
+    readonly RowBlocks<float>? _parameters; // (rows, ParametersPerRow), or none
+
+    public CodedRows(int dim)
+    {
+        _dim = dim;
+        _exact = new(dim);
+        _codes = TCodec.ScansExactRows ? (RowBlocks<TCode>)(object)_exact : new(dim);
+        _parameters = TCodec.ParametersPerRow > 0 ? new(TCodec.ParametersPerRow) : null;
+    }
+
+    public override long ScanBytesPerRow => TCodec.ScanBytesPerRow(_dim);
+    public override int BlockCount => _exact.BlockCount;
+    public override Span<float> Exact(int row) => _exact.Row(row);
+
+    public override void Write(int row, ReadOnlySpan<float> vector)
+    {
+        _exact.Reserve(row);
+        vector.CopyTo(_exact.Row(row));
+        if (TCodec.ScansExactRows) return;
+        _codes.Reserve(row);
+        _parameters?.Reserve(row);
+        TCodec.Encode(vector, _codes.Row(row), _parameters is null ? default : _parameters.Row(row));
+    }
+
+    public override void Move(int from, int to)
+    {
+        _exact.Move(from, to);
+        if (TCodec.ScansExactRows) return;
+        _codes.Move(from, to);
+        _parameters?.Move(from, to);
+    }
+
+    public override void DropLastBlock()
+    {
+        _exact.DropLast();
+        if (TCodec.ScansExactRows) return;
+        _codes.DropLast();
+        _parameters?.DropLast();
+    }
+
+    public override Candidate[] Search(ReadOnlySpan<float> query, int count, int skip, int take, int rerankFactor, int threads)
+    {
+        // An fp32 scan sums in another order than TensorPrimitives.Distance, so it keeps 2k for the exact re-rank (a
+        // swap needs k rows within fp32 rounding of each other); a compact storage RerankFactor x k.
+        var shortlist = (int)Math.Min(count, (long)take * (TCodec.ScansExactRows ? 2 : rerankFactor));
+        var values = QueryBuffers.Values(query);
+        var q = TCodec.Prepare(query, values);
+        // Four partitions a thread, taken by the workers as they come free: a core that another tenant slows down
+        // takes fewer of them instead of finishing last.
+        var partitions = (int)Math.Clamp((long)count * _dim / ValuesPerPartition, 1, PartitionsPerThread * threads);
+        Candidate[] candidates;
+        if (partitions == 1) candidates = Scan(q, 0, count, skip, shortlist);
+        else
+        {
+            var parts = new Candidate[partitions][];
+            Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(partitions, threads) },
+                p => parts[p] = Scan(q, (int)((long)count * p / partitions), (int)((long)count * (p + 1) / partitions), skip, shortlist));
+            candidates = [.. parts.SelectMany(c => c)];
+        }
+        Array.Sort(candidates);
+        candidates = candidates[..Math.Min(candidates.Length, shortlist)];
+        var result = Rerank.Exact(candidates, _exact, values.Span, query, take, squaredFirst: !TCodec.ScansExactRows);
+        GC.KeepAlive(this);   // the blocks' finalizers must not run while spans into them are read
+        return result;
+    }
+
+    /// <summary>Rows [from, to) except <paramref name="skip"/>: the <paramref name="keep"/> best by the storage's
+    /// (squared) distance. The range is read as four streams a quarter of it apart, four rows at a time (see
+    /// <see cref="VectorKernels"/>: one stream per core cannot reach the memory bandwidth), the last rows one by one.
+    /// The kernels' results for a chunk of rows are kept and only then combined with the rows' stored parameters and
+    /// offered: a parameter read that misses the cache, taken between two kernel calls, stalls the core with the
+    /// streams' loads held back behind it (that cost an fp16 scan about a quarter of its speed).</summary>
+    Candidate[] Scan(in TCodec q, int from, int to, int skip, int keep)
+    {
+        const int Chunk = 256;   // steps of four rows: 8 KB of kernel results
+        var best = new TopList(keep);
+        var quarter = (to - from) / 4;
+        Span<double> raw = stackalloc double[4 * Chunk];
+        for (var start = 0; start < quarter; start += Chunk)
+        {
+            var steps = Math.Min(Chunk, quarter - start);
+            Kernels(q, from + start, quarter, steps, raw);
+            for (var s = 0; s < 4; s++) Offer(q, from + s * quarter + start, steps, raw, s, skip, best);
+        }
+        for (var row = from + 4 * quarter; row < to; row++)
+        {
+            Kernels(q, row, 0, 1, raw);   // the same row four times
+            Offer(q, row, 1, raw, 0, skip, best);
+        }
+        return best.ToArray();
+    }
+
+    /// <summary>The codec's kernel for rows first + i + s * spacing (step i, stream s) into raw[4 i + s], called
+    /// straight from this loop (the codec's <see cref="IRowCodec{TSelf, TCode}.Kernel4"/> inlines).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(in TCodec q, int first, int spacing, int steps, Span<double> raw)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            var r = first + i;
+            q.Kernel4(_codes.Row(r), _codes.Row(r + spacing), _codes.Row(r + 2 * spacing), _codes.Row(r + 3 * spacing), raw.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary>Offers rows first .. first + count - 1 except <paramref name="skip"/>, raw[4 i + stream] being the
+    /// kernel's result for row first + i, a block's rows at a time (one lookup of its parameters, not one a row).</summary>
+    void Offer(in TCodec q, int first, int count, ReadOnlySpan<double> raw, int stream, int skip, TopList best)
+    {
+        for (var done = 0; done < count;)
+        {
+            var row = first + done;
+            var n = Math.Min(count - done, FeatureIndex.BlockRows - row % FeatureIndex.BlockRows);
+            if (skip >= row && skip < row + n)
+            {
+                var before = skip - row;
+                OfferBlock(q, row, before, raw[(4 * done)..], stream, best);
+                OfferBlock(q, skip + 1, n - before - 1, raw[(4 * (done + before + 1))..], stream, best);
+            }
+            else OfferBlock(q, row, n, raw[(4 * done)..], stream, best);
+            done += n;
+        }
+    }
+
+    /// <summary>Rows first .. first + n - 1 of one block by the codec's distance.</summary>
+    void OfferBlock(in TCodec q, int first, int n, ReadOnlySpan<double> raw, int stream, TopList best)
+    {
+        if (n <= 0) return;
+        var parameters = _parameters is null ? default : _parameters.Rows(first, n);
+        var codec = q;   // a local copy: its fields stay in registers, where loads through the byref repeat every row
+        for (var i = 0; i < n; i++) best.Offer(codec.Distance(raw[4 * i + stream], parameters, i), first + i);
+    }
+}
