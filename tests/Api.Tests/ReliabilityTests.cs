@@ -201,7 +201,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output) : IDisposable
         var model = _dir.File("model.onnx");
         TestModel.Write(model, seed: 21);
         var database = _dir.File("gallery.db");
-        using (var store = new AlexNet.Api.Gallery.GalleryStore(database))
+        using (var store = new AlexNet.Api.Gallery.SqliteGalleryStore(database))
         {
             // Rows of another model: the start re-embeds every one of them before it says ready.
             var png = TestImages.Png(3, 64, 64);

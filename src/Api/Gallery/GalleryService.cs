@@ -2,7 +2,6 @@ using System.Diagnostics;
 using AlexNet.Api.Inference;
 using AlexNet.Api.Serving;
 using AlexNet.Model.Imaging;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -14,7 +13,7 @@ namespace AlexNet.Api.Gallery;
 public sealed record GalleryEntry(long Id, string? Label, string? Note, DateTimeOffset CreatedUtc, string Sha256, int Width, int Height);
 
 /// <summary>
-/// The gallery: SQLite for durability, a <see cref="FeatureIndex"/> in memory for search, built for each model put
+/// The gallery: an <see cref="IGalleryStore"/> for durability (SQLite here), a <see cref="FeatureIndex"/> in memory for search, built for each model put
 /// in service and published with it as one <see cref="Generation"/>. Rows whose vectors came from another model are
 /// re-embedded from their stored normalised copy with the new model (and written back) before it serves, so one
 /// index never mixes two models' features (<see cref="SwitchModel"/>, at start and on reload). Changes go to disk
@@ -26,7 +25,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     readonly GalleryOptions _options = options.Value;
     readonly Lock _lock = new();   // held while a generation is published, so no write lands between index and swap
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
-    GalleryStore? _store;
+    IGalleryStore? _store;
 
     public string DatabasePath { get; } = OptionsRegistration.Resolve(env, options.Value.DatabasePath);
 
@@ -38,9 +37,10 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     /// <summary>Opens (or creates) the database; throws naming the path when it cannot.</summary>
     public void Open()
     {
-        _store = new GalleryStore(DatabasePath);
-        if (_store.JournalMode != "wal")
-            log.LogWarning("Gallery database {Path} runs in journal mode {Mode}, not WAL.", DatabasePath, _store.JournalMode);
+        var sqlite = new SqliteGalleryStore(DatabasePath);
+        if (sqlite.JournalMode != "wal")
+            log.LogWarning("Gallery database {Path} runs in journal mode {Mode}, not WAL.", DatabasePath, sqlite.JournalMode);
+        _store = sqlite;
     }
 
     /// <summary>Reads every row, re-embeds those of another model and makes the index and the entries from them.
@@ -154,7 +154,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
 
     /// <summary>The generation in service; a 503 refusal before the gallery is loaded for it.</summary>
     Generation Current => host.Require();
-    GalleryStore Store => _store ?? throw RefusedException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
+    IGalleryStore Store => _store ?? throw RefusedException.Overloaded("The gallery is not loaded: the model is not ready. Check /health/ready.",
         inference.Value.RetryAfterSeconds);
 
     /// <summary>Stores the images (one transaction), then indexes them. Returns the fingerprint of the model whose
@@ -217,9 +217,9 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
             StoreFault = null;
             return result;
         }
-        catch (SqliteException e) when (e.SqliteErrorCode is 13 /* SQLITE_FULL */ || e.SqliteExtendedErrorCode == 4874 /* IOERR_WRITE */)
+        catch (GalleryStoreFullException e)
         {
-            StoreFault = $"the gallery database's disk is full ({e.Message})";
+            StoreFault = e.Message;
             log.LogError("Gallery {Path}: a write failed for want of space: {Error}", DatabasePath, e.Message);
             throw new RefusedException(Refusal.InsufficientStorage, "Insufficient storage",
                 "The gallery's disk is full, so nothing was stored (everything stored before is kept). Free space on the volume of " +

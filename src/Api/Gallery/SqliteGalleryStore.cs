@@ -8,26 +8,17 @@ namespace AlexNet.Api.Gallery;
 /// with the path and the reason.</summary>
 public sealed class GalleryUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>A gallery image as stored, without its pictures.</summary>
-/// <param name="Fingerprint">The model that computed <paramref name="Features"/>.</param>
-public sealed record GalleryRecord(long Id, string? Label, string? Note, DateTimeOffset CreatedUtc, string Sha256,
-    int Width, int Height, string Fingerprint, float[] Features);
-
-/// <summary>A new gallery image: its metadata, the normalised copy (prepared RGB as PNG) and a thumbnail.</summary>
-public sealed record NewGalleryImage(string? Label, string? Note, string Sha256, int Width, int Height,
-    byte[] PreparedPng, int PreparedSize, byte[] ThumbnailPng, string Fingerprint, float[] Features);
-
 /// <summary>
 /// The gallery in one SQLite file: WAL with synchronous=FULL, so a write is on disk when it is acknowledged. Each
 /// row keeps the normalised copy of its image (the prepared ResizeSize square, as PNG) so that a new model can
 /// re-embed it, and the fingerprint of the model its vector came from. One connection, one writer at a time.
 /// </summary>
-public sealed class GalleryStore : IDisposable
+public sealed class SqliteGalleryStore : IGalleryStore
 {
     readonly SqliteConnection _db;
     readonly Lock _lock = new();
 
-    public GalleryStore(string path)
+    public SqliteGalleryStore(string path)
     {
         Path = path;
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
@@ -90,39 +81,43 @@ public sealed class GalleryStore : IDisposable
     }
 
     public string Path { get; }
+    public string Location => Path;
     /// <summary>"wal" unless the file system refused it.</summary>
     public string JournalMode { get; }
 
     /// <summary>Inserts in one transaction; returns the new ids in order.</summary>
     public long[] Insert(IReadOnlyList<NewGalleryImage> images, DateTimeOffset createdUtc)
     {
-        lock (_lock)
+        return Writing(() =>
         {
-            using var tx = _db.BeginTransaction();
-            var ids = new long[images.Count];
-            for (var i = 0; i < images.Count; i++)
+            lock (_lock)
             {
-                var m = images[i];
-                using var cmd = Command("""
-                    INSERT INTO images (label, note, created_utc, sha256, width, height, prepared_png, prepared_size, thumbnail_png, model, features)
-                    VALUES ($label, $note, $created, $sha, $w, $h, $prepared, $size, $thumb, $model, $features) RETURNING id;
-                    """, tx);
-                cmd.Parameters.AddWithValue("$label", (object?)m.Label ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("$note", (object?)m.Note ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("$created", createdUtc.ToString("O"));
-                cmd.Parameters.AddWithValue("$sha", m.Sha256);
-                cmd.Parameters.AddWithValue("$w", m.Width);
-                cmd.Parameters.AddWithValue("$h", m.Height);
-                cmd.Parameters.AddWithValue("$prepared", m.PreparedPng);
-                cmd.Parameters.AddWithValue("$size", m.PreparedSize);
-                cmd.Parameters.AddWithValue("$thumb", m.ThumbnailPng);
-                cmd.Parameters.AddWithValue("$model", m.Fingerprint);
-                cmd.Parameters.AddWithValue("$features", ToBytes(m.Features));
-                ids[i] = (long)cmd.ExecuteScalar()!;
+                using var tx = _db.BeginTransaction();
+                var ids = new long[images.Count];
+                for (var i = 0; i < images.Count; i++)
+                {
+                    var m = images[i];
+                    using var cmd = Command("""
+                        INSERT INTO images (label, note, created_utc, sha256, width, height, prepared_png, prepared_size, thumbnail_png, model, features)
+                        VALUES ($label, $note, $created, $sha, $w, $h, $prepared, $size, $thumb, $model, $features) RETURNING id;
+                        """, tx);
+                    cmd.Parameters.AddWithValue("$label", (object?)m.Label ?? DBNull.Value);
+                    cmd.Parameters.AddWithValue("$note", (object?)m.Note ?? DBNull.Value);
+                    cmd.Parameters.AddWithValue("$created", createdUtc.ToString("O"));
+                    cmd.Parameters.AddWithValue("$sha", m.Sha256);
+                    cmd.Parameters.AddWithValue("$w", m.Width);
+                    cmd.Parameters.AddWithValue("$h", m.Height);
+                    cmd.Parameters.AddWithValue("$prepared", m.PreparedPng);
+                    cmd.Parameters.AddWithValue("$size", m.PreparedSize);
+                    cmd.Parameters.AddWithValue("$thumb", m.ThumbnailPng);
+                    cmd.Parameters.AddWithValue("$model", m.Fingerprint);
+                    cmd.Parameters.AddWithValue("$features", ToBytes(m.Features));
+                    ids[i] = (long)cmd.ExecuteScalar()!;
+                }
+                tx.Commit();
+                return ids;
             }
-            tx.Commit();
-            return ids;
-        }
+        });
     }
 
     /// <summary>Every row, oldest first. A row that does not read as this service writes it (a wrong type, a NULL, a
@@ -178,34 +173,55 @@ public sealed class GalleryStore : IDisposable
     /// <summary>Replaces vectors (and their model) in one transaction.</summary>
     public void UpdateFeatures(IReadOnlyList<(long Id, float[] Features)> rows, string fingerprint)
     {
-        lock (_lock)
+        Writing(() =>
         {
-            using var tx = _db.BeginTransaction();
-            foreach (var (id, features) in rows)
+            lock (_lock)
             {
-                using var cmd = Command("UPDATE images SET model = $model, features = $features WHERE id = $id;", tx);
-                cmd.Parameters.AddWithValue("$model", fingerprint);
-                cmd.Parameters.AddWithValue("$features", ToBytes(features));
-                cmd.Parameters.AddWithValue("$id", id);
-                cmd.ExecuteNonQuery();
+                using var tx = _db.BeginTransaction();
+                foreach (var (id, features) in rows)
+                {
+                    using var cmd = Command("UPDATE images SET model = $model, features = $features WHERE id = $id;", tx);
+                    cmd.Parameters.AddWithValue("$model", fingerprint);
+                    cmd.Parameters.AddWithValue("$features", ToBytes(features));
+                    cmd.Parameters.AddWithValue("$id", id);
+                    cmd.ExecuteNonQuery();
+                }
+                tx.Commit();
             }
-            tx.Commit();
-        }
+            return 0;
+        });
     }
 
     public bool Delete(long id)
     {
-        lock (_lock)
+        return Writing(() =>
         {
-            using var cmd = Command("DELETE FROM images WHERE id = $id;");
-            cmd.Parameters.AddWithValue("$id", id);
-            return cmd.ExecuteNonQuery() == 1;
-        }
+            lock (_lock)
+            {
+                using var cmd = Command("DELETE FROM images WHERE id = $id;");
+                cmd.Parameters.AddWithValue("$id", id);
+                return cmd.ExecuteNonQuery() == 1;
+            }
+        });
     }
 
     public void Dispose()
     {
         lock (_lock) _db.Dispose();
+    }
+
+    /// <summary>A write; SQLITE_FULL (or a write I/O error, which a full disk also gives) becomes
+    /// <see cref="GalleryStoreFullException"/>. The transaction is rolled back: nothing of it is stored.</summary>
+    T Writing<T>(Func<T> write)
+    {
+        try
+        {
+            return write();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 13 /* SQLITE_FULL */ || e.SqliteExtendedErrorCode == 4874 /* IOERR_WRITE */)
+        {
+            throw new GalleryStoreFullException($"the gallery database's disk is full ({e.Message})", e);
+        }
     }
 
     SqliteCommand Command(string sql, SqliteTransaction? tx = null)
