@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 
@@ -28,6 +29,18 @@ public static class OnnxSessions
         return o;
     }
 
+    /// <summary>The first library the CUDA provider needs that does not load, or null when all do. Looked for before
+    /// asking ONNX Runtime, whose failed load prints a native error in red on every machine without CUDA.</summary>
+    static string? MissingCudaLibrary()
+    {
+        foreach (var library in new[] { "libcuda.so.1", "libcudart.so.13", "libcublasLt.so.13" })
+        {
+            if (!NativeLibrary.TryLoad(library, out var handle)) return library;
+            NativeLibrary.Free(handle);
+        }
+        return null;
+    }
+
     /// <summary>
     /// CUDA is listed by GetAvailableProviders even without a GPU (the GPU package always lists it), so it is tried, not
     /// looked up. When the CUDA session fails, a CPU session tells a CUDA fault (CPU loads) from a bad file (CPU fails too).
@@ -35,7 +48,10 @@ public static class OnnxSessions
     public static (InferenceSession Session, ExecutionProvider Provider) Create(string path, InferenceOptions options, ILogger log)
     {
         Exception? cudaError = null;
-        if (options.Provider != ExecutionProvider.Cpu)
+        var missing = options.Provider == ExecutionProvider.Auto ? MissingCudaLibrary() : null;
+        if (missing is not null)
+            log.LogInformation("No CUDA runtime here ({Library} does not load), so the CPU runs the model (Inference:Provider is Auto).", missing);
+        if (options.Provider == ExecutionProvider.Cuda || (options.Provider == ExecutionProvider.Auto && missing is null))
         {
             try
             {
