@@ -233,6 +233,7 @@ function scoresLoading() {
 }
 
 function renderScores(top, meta) {
+  $('top-title').textContent = `Top ${top.length}`;   // a 3-class model gives three
   const list = $('scores');
   list.replaceChildren(...top.map((s) => {
     const fill = h('span');

@@ -27,10 +27,14 @@ public sealed class OnnxScorer(InferenceSession session, int inputSize) : IScore
 }
 
 /// <summary>Errors and mean cross-entropy over <paramref name="Images"/> images; <paramref name="Crops"/> is "centre" or "10-crop".</summary>
-public sealed record EvalResult(int Images, double Loss, double Top1Error, double Top5Error, string Crops)
+/// <param name="Classes">How many classes the model tells apart: with five or fewer, top-5 error is 0 by construction
+/// and the summary leaves it out.</param>
+public sealed record EvalResult(int Images, double Loss, double Top1Error, double Top5Error, string Crops, int Classes = int.MaxValue)
 {
     /// <summary>The line the evaluate and import-torchvision commands print after the crops or the folder.</summary>
-    public string Summary => $"images {Images}  top-1 error {100 * Top1Error:F2}%  top-5 error {100 * Top5Error:F2}%  loss {Loss:F4}";
+    public string Summary => Classes > 5
+        ? $"images {Images}  top-1 error {100 * Top1Error:F2}%  top-5 error {100 * Top5Error:F2}%  loss {Loss:F4}"
+        : $"images {Images}  top-1 error {100 * Top1Error:F2}%  loss {Loss:F4}  ({Classes} classes: no top-5)";
 }
 
 /// <summary>Top-1 and top-5 error on the centre crop or the paper's 10 crops (softmax averaged).</summary>
@@ -60,6 +64,6 @@ public static class Evaluator
                 n++;
             }
         }
-        return new EvalResult(n, loss / n, 1 - (double)top1 / n, 1 - (double)top5 / n, tenCrop ? "10-crop" : "centre");
+        return new EvalResult(n, loss / n, 1 - (double)top1 / n, 1 - (double)top5 / n, tenCrop ? "10-crop" : "centre", classes);
     }
 }
