@@ -91,7 +91,7 @@ public sealed class UploadOptions
 /// <summary>The "Server" section: Kestrel's connection limits (docs/security.md).</summary>
 public sealed class ServerOptions
 {
-    /// <summary>Connections open at once. 0: half the process's open-file limit, at most 4,096 (every connection is a
+    /// <summary>Connections open at once. 0: a quarter of the process's open-file limit, at most 4,096 (every connection is a
     /// file descriptor; at the limit, accept and file opens fail and the runtime can abort). Beyond it new connections
     /// are closed at once.</summary>
     [Range(0, 1_000_000)] public int MaxConnections { get; set; }

@@ -130,6 +130,9 @@ public sealed class ServiceProcess : IDisposable
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Whether the process still runs; when not, why (its exit code and the end of its log), for a failure message.</summary>
+    public string Alive() => _process.HasExited ? $"exited with {_process.ExitCode}: ...{Log[^Math.Min(Log.Length, 3000)..]}" : "running";
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Waits for the process to end by itself (at most <paramref name="timeout"/>); false if it still runs.</summary>

@@ -41,9 +41,11 @@ public static class ServerLimits
         return services;
     }
 
-    /// <summary>Server:MaxConnections, or half the process's open-file limit (at most 4,096) when it is 0.</summary>
+    /// <summary>Server:MaxConnections, or a quarter of the process's open-file limit (at most 4,096) when it is 0: a
+    /// connection Kestrel refuses still takes a descriptor until it is closed, and the runtime, ONNX Runtime, SQLite and
+    /// temp files need theirs (with half, one run of the flood test lost the process).</summary>
     public static int MaxConnections(ServerOptions options) =>
-        options.MaxConnections > 0 ? options.MaxConnections : (int)Math.Clamp(OpenFileLimit() / 2, 64, 4096);
+        options.MaxConnections > 0 ? options.MaxConnections : (int)Math.Clamp(OpenFileLimit() / 4, 64, 4096);
 
     /// <summary>The soft open-file limit (RLIMIT_NOFILE) from /proc/self/limits; 8,192 where it cannot be read.</summary>
     public static long OpenFileLimit()
