@@ -97,6 +97,20 @@ public class TrainingTests
     }
 
     [Fact]
+    public void ResumingAFinishedRunSaysItIsFinishedAndTrainsNothing()
+    {
+        using var dir = new TempDir();
+        var data = Fixtures.ImageFolder(dir.File("data"), ["a", "b"], trainPerClass: 6, valPerClass: 2);
+        var report = new ListReport();
+        var done = new Trainer(report).Train(Tiny(data, dir.File("run"), epochs: 1));
+        var before = File.GetLastWriteTimeUtc(dir.File("run/last.ckpt"));
+        var again = new Trainer(report).Resume(dir.File("run"));
+        Assert.Equal(done.Epoch, again.Epoch);
+        Assert.Equal(before, File.GetLastWriteTimeUtc(dir.File("run/last.ckpt")));   // no epoch ran, nothing was saved
+        Assert.Contains(report.Lines, l => l.Contains("is finished") && l.Contains("--epochs 2"));
+    }
+
+    [Fact]
     public void PlateauScheduleDividesTheLearningRateAtMostThreeTimes()
     {
         var o = new TrainOptions { Patience = 1, MaxLrDrops = 3 };

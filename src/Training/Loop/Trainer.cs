@@ -55,6 +55,13 @@ public sealed class Trainer(ITrainingReport report)
         var saved = Checkpoint.ReadHeader(path);
         var o = saved.Options with { Output = runDir, Epochs = epochs ?? saved.Options.Epochs };
         if (stepEpochs is { Length: > 0 }) o = o with { Schedule = LrScheduleKind.Step, StepEpochs = stepEpochs };
+        if (saved.State.Epoch >= o.Epochs)
+        {
+            // Nothing to do: say so, rather than load the data and stop without a word.
+            report.Info($"{runDir} is finished: it has trained {saved.State.Epoch} of {o.Epochs} epochs. To train further, " +
+                $"resume with --epochs {saved.State.Epoch + 1} or more.");
+            return saved.State;
+        }
         var placement = DevicePlacement.Parse(o.Devices);
         if (placement.Warning is { } w) report.Warn(w);
         SGD? optimizer = null;
