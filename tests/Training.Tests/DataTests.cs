@@ -19,6 +19,22 @@ public class DataTests
     }
 
     [Fact]
+    public void FilesOfKindsTheWorkerDoesNotReadAreCountedAndReported()
+    {
+        using var dir = new TempDir();
+        Fixtures.ImageFolder(dir.Path, ["a", "b"], trainPerClass: 2, valPerClass: 1);
+        foreach (var name in new[] { "a/scan1.tif", "a/scan2.TIF", "b/notes.txt" })
+            File.WriteAllBytes(Path.Combine(dir.Path, "train", name), [1, 2, 3]);
+        var skipped = new List<(string What, string Why)>();
+        var set = ImageSet.FromFolder(Path.Combine(dir.Path, "train"), Prep, (what, why) => skipped.Add((what, why)));
+        Assert.Equal(4, set.Count);
+        var tif = Assert.Single(skipped, s => s.What.Contains("'.tif'"));
+        Assert.StartsWith("2 file(s)", tif.What);
+        Assert.Contains("not read", tif.Why);
+        Assert.Single(skipped, s => s.What.StartsWith("1 file(s) ending '.txt'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void IdxReaderExpandsGreyToRgbAndKeepsLabels()
     {
         using var dir = new TempDir();

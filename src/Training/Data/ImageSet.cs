@@ -84,11 +84,15 @@ public sealed class ImageSet
             .Order(StringComparer.Ordinal).ToArray();
         if (names.Length == 0) throw new InvalidDataException($"'{root}' has no class folders (expected root/<class>/<image>).");
         string[] extensions = [".jpg", ".jpeg", ".png", ".gif", ".webp"];
-        var files = names.SelectMany((name, label) =>
+        var all = names.SelectMany((name, label) =>
             (Directory.Exists(Path.Combine(root, name)) ? Directory.GetFiles(Path.Combine(root, name)) : [])
-                .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                 .Order(StringComparer.Ordinal)
                 .Select(f => (File: f, Label: label))).ToArray();
+        var files = all.Where(f => extensions.Contains(Path.GetExtension(f.File).ToLowerInvariant())).ToArray();
+        // Files of other kinds (a .tif, a .txt) are not read: say how many, of which kinds, rather than pass over them.
+        foreach (var kind in all.Except(files).GroupBy(f => Path.GetExtension(f.File).ToLowerInvariant()))
+            skipped($"{kind.Count()} file(s) ending '{(kind.Key.Length == 0 ? "(none)" : kind.Key)}' under {root}, e.g. {kind.First().File}",
+                $"not read: only {string.Join(", ", extensions)} files are");
         var decoded = new PreparedImage?[files.Length];
         Parallel.For(0, files.Length, i =>
         {
