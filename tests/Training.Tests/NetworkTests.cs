@@ -79,6 +79,19 @@ public class NetworkTests
     }
 
     [Fact]
+    public void WithoutCudaTheFallbackWarningNamesEveryDeviceAskedFor()
+    {
+        Assert.False(cuda.is_available());   // the CPU libtorch package
+        var both = DevicePlacement.Parse("cuda:0,cuda:1");
+        Assert.Contains("'cuda:0' and 'cuda:1' were requested", both.Warning);
+        Assert.Contains("Both towers run on the CPU", both.Warning);
+        var one = DevicePlacement.Parse("cpu,cuda:1");
+        Assert.Contains("'cuda:1' was requested", one.Warning);
+        Assert.DoesNotContain("cuda:0", one.Warning);
+        Assert.Null(DevicePlacement.Parse("cpu").Warning);
+    }
+
+    [Fact]
     public void TwoDevicePlacementGivesTheSameOutputsAsOneDevice()
     {
         // Without CUDA both "devices" are the CPU: this runs every cross-device copy of the two-device path.
