@@ -54,6 +54,9 @@ public sealed record Provenance
     public string Init { get; init; } = "";
     public Dictionary<string, double> Metrics { get; init; } = new();
     public string? Note { get; init; }
+    /// <summary>Images per split the run was limited to (<c>--limit</c>), when it was: a smoke run, not a full one.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Limit { get; init; }
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
     public static Provenance FromJson(string json) => JsonSerializer.Deserialize<Provenance>(json, JsonOptions)!;

@@ -97,6 +97,19 @@ public class TrainingTests
     }
 
     [Fact]
+    public void AnExportOfALimitedRunRecordsTheLimitInItsProvenance()
+    {
+        using var dir = new TempDir();
+        var data = Fixtures.ImageFolder(dir.File("data"), ["a", "b"], trainPerClass: 6, valPerClass: 2);
+        new Trainer(new ListReport()).Train(Tiny(data, dir.File("run"), epochs: 1) with { Limit = 4 });
+        var onnx = dir.File("run.onnx");
+        AlexNet.Training.Export.ModelExport.FromCheckpoint(dir.File("run/best.ckpt"), onnx, new ListReport());
+        using var session = new InferenceSession(onnx);
+        var provenance = Provenance.FromJson(session.ModelMetadata.CustomMetadataMap[OnnxContract.Keys.Provenance]);
+        Assert.Equal(4, provenance.Limit);
+    }
+
+    [Fact]
     public void ResumingAFinishedRunSaysItIsFinishedAndTrainsNothing()
     {
         using var dir = new TempDir();

@@ -38,6 +38,7 @@ public static class ModelExport
                     (best is null ? [] : new Dictionary<string, double> { ["val_top1_error"] = best.ValTop1Error, ["val_top5_error"] = best.ValTop5Error })
                     .Concat(extraMetrics ?? [])),
                 Note = $"checkpoint {Path.GetFileName(checkpoint)}, trained {header.State.TrainSeconds / 60:F0} min",
+                Limit = header.Options.Limit,
             };
             OnnxExporter.Export(model, header.Labels, provenance, path);
         }
