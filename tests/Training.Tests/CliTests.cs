@@ -42,6 +42,28 @@ public class CliTests
     }
 
     [Fact]
+    public void TheDefaultInitAndNormalisationDependOnThePresetAndAStalledRunIsFlagged()
+    {
+        using var dir = new TempDir();
+        var data = Fixtures.ImageFolder(dir.File("data"), ["cats", "dogs", "owls"], trainPerClass: 4, valPerClass: 2);
+        // No --init, no --normalize: the compact preset trains with Kaiming and meanstd (the paper's init stalls there).
+        var (code, stdout, stderr) = Run("train", "--preset", "compact", "--data", data, "--epochs", "1", "--batch-size", "8",
+            "--seed", "3", "--out", dir.File("run"));
+        Assert.True(code == 0, stderr + stdout);
+        var header = Checkpoint.ReadHeader(dir.File("run/last.ckpt"));
+        Assert.Equal((InitScheme.Kaiming, NormalizeMode.MeanStd), (header.Options.Init, header.Options.Normalize));
+        var (_, help, _) = Run("train", "--help");
+        Assert.Contains("Default: Paper for the paper preset, Kaiming for compact", help);
+        Assert.Equal((InitScheme.Paper, NormalizeMode.Mean), (Commands.TrainCommand.DefaultInit("paper"), Commands.TrainCommand.DefaultNormalize("paper")));
+
+        // lr 0 cannot learn: after its first epoch the run says it is at chance.
+        var (stalledCode, stalledOut, stalledErr) = Run("train", "--preset", "compact", "--data", data, "--epochs", "1", "--batch-size", "8",
+            "--lr", "0", "--seed", "3", "--out", dir.File("stalled"));
+        Assert.True(stalledCode == 0, stalledErr + stalledOut);
+        Assert.Contains("about chance", stalledOut + stalledErr);
+    }
+
+    [Fact]
     public void OneEpochOnATinyFolderThenExportGivesAModelThatOnnxRuntimeLoads()
     {
         using var dir = new TempDir();

@@ -1,5 +1,6 @@
 using AlexNet.Model;
 using AlexNet.Training.Loop;
+using AlexNet.Training.Networks;
 
 namespace AlexNet.Training.Commands;
 
@@ -23,8 +24,10 @@ public sealed class TrainCommand : VerbCommand
         var patience = Opt("--patience", "Epochs without improvement before lr / 10 (plateau).", d.Patience);
         var maxDrops = Opt("--max-lr-drops", "How many times lr may be divided by 10 (the paper: 3).", d.MaxLrDrops);
         var steps = new Option<int[]>("--step-epochs") { Description = "Epochs after which lr / 10 (step).", DefaultValueFactory = _ => d.StepEpochs, AllowMultipleArgumentsPerToken = true };
-        var init = Opt("--init", "Initialisation: Paper (N(0,0.01), biases 1), Caffe (biases 0.1, fc6/7 std 0.005) or Kaiming.", d.Init);
-        var normalize = Opt("--normalize", "mean: subtract training-set channel means (the paper); meanstd: also divide by std.", CliName(d.Normalize));
+        var init = Opt<InitScheme?>("--init", "Initialisation: Paper (N(0,0.01), biases 1), Caffe (biases 0.1, fc6/7 std 0.005) or " +
+            "Kaiming. Default: Paper for the paper preset, Kaiming for compact (the paper's init stays at chance there in short runs).");
+        var normalize = Opt<string>("--normalize", "mean: subtract training-set channel means (the paper); meanstd: also divide by std. " +
+            "Default: mean for the paper preset, meanstd for compact (the demo model's recipe).");
         normalize.AcceptOnlyFromAmong(CliName(NormalizeMode.Mean), CliName(NormalizeMode.MeanStd));
         var noPca = Opt("--no-pca", "Turn PCA lighting off.", false);
         var noFlip = Opt("--no-flip", "Turn horizontal flips off.", false);
@@ -45,7 +48,8 @@ public sealed class TrainCommand : VerbCommand
                 Preset = r.GetValue(preset)!, Data = r.GetValue(data), FashionMnist = r.GetValue(fashion), Epochs = r.GetValue(epochs),
                 BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), Momentum = r.GetValue(momentum), WeightDecay = r.GetValue(wd),
                 Schedule = ParseName<LrScheduleKind>(r.GetValue(schedule)!), Patience = r.GetValue(patience), MaxLrDrops = r.GetValue(maxDrops),
-                StepEpochs = r.GetValue(steps)!, Init = r.GetValue(init), Normalize = ParseName<NormalizeMode>(r.GetValue(normalize)!),
+                StepEpochs = r.GetValue(steps)!, Init = r.GetValue(init) ?? DefaultInit(r.GetValue(preset)!),
+                Normalize = r.GetValue(normalize) is { } n ? ParseName<NormalizeMode>(n) : DefaultNormalize(r.GetValue(preset)!),
                 PcaLighting = !r.GetValue(noPca), Flips = !r.GetValue(noFlip), Devices = r.GetValue(devices)!, Seed = r.GetValue(seed),
                 Output = r.GetValue(output)!, Limit = r.GetValue(limit), LimitBatches = r.GetValue(limitBatches),
                 ValidationHoldout = r.GetValue(holdout),
@@ -54,4 +58,9 @@ public sealed class TrainCommand : VerbCommand
             return 0;
         });
     }
+
+    /// <summary>The paper's init for the paper's network; He-normal for compact, which learns from it in a short run.</summary>
+    public static InitScheme DefaultInit(string preset) => preset == "paper" ? InitScheme.Paper : InitScheme.Kaiming;
+
+    public static NormalizeMode DefaultNormalize(string preset) => preset == "paper" ? NormalizeMode.Mean : NormalizeMode.MeanStd;
 }

@@ -51,6 +51,11 @@ public static class EpochLoop
                 TrainSeconds = state.TrainSeconds + sw.Elapsed.TotalSeconds,
             };
             report.Epoch(metrics);
+            var classes = s.Scorer.Classes;
+            if (epoch == 0 && classes > 1 && val.Top1Error >= 1 - 1.5 / classes)   // accuracy within half of chance's again
+                report.Warn($"After epoch 1 the validation top-1 error is {100 * val.Top1Error:F1}%, about chance " +
+                    $"({100 * (1 - 1.0 / classes):F0}% for {classes} classes): the run may not be learning. Check the learning rate " +
+                    "and the init (on the compact preset --init Kaiming --normalize meanstd learns; the paper's init often does not).");
             save(state, val, state.BestEpoch == epoch);
             MetricsCsv.Write(Path.Combine(o.Output, "metrics.csv"), state.History);
         }
