@@ -96,26 +96,28 @@ public class TrainingTests
         Assert.Contains(report.Lines, l => l.Contains("skipped") && l.Contains("broken.jpg"));
     }
 
+    /// <summary>One epoch of the tiny recipe on two small classes, in <paramref name="dir"/>/run.</summary>
+    static TrainState OneEpoch(TempDir dir, ITrainingReport report, int? limit = null) =>
+        new Trainer(report).Train(Tiny(Fixtures.ImageFolder(dir.File("data"), ["a", "b"], trainPerClass: 6, valPerClass: 2),
+            dir.File("run"), epochs: 1) with { Limit = limit });
+
     [Fact]
     public void AnExportOfALimitedRunRecordsTheLimitInItsProvenance()
     {
         using var dir = new TempDir();
-        var data = Fixtures.ImageFolder(dir.File("data"), ["a", "b"], trainPerClass: 6, valPerClass: 2);
-        new Trainer(new ListReport()).Train(Tiny(data, dir.File("run"), epochs: 1) with { Limit = 4 });
+        OneEpoch(dir, new ListReport(), limit: 4);
         var onnx = dir.File("run.onnx");
         AlexNet.Training.Export.ModelExport.FromCheckpoint(dir.File("run/best.ckpt"), onnx, new ListReport());
         using var session = new InferenceSession(onnx);
-        var provenance = Provenance.FromJson(session.ModelMetadata.CustomMetadataMap[OnnxContract.Keys.Provenance]);
-        Assert.Equal(4, provenance.Limit);
+        Assert.Equal(4, Provenance.FromJson(session.ModelMetadata.CustomMetadataMap[OnnxContract.Keys.Provenance]).Limit);
     }
 
     [Fact]
     public void ResumingAFinishedRunSaysItIsFinishedAndTrainsNothing()
     {
         using var dir = new TempDir();
-        var data = Fixtures.ImageFolder(dir.File("data"), ["a", "b"], trainPerClass: 6, valPerClass: 2);
         var report = new ListReport();
-        var done = new Trainer(report).Train(Tiny(data, dir.File("run"), epochs: 1));
+        var done = OneEpoch(dir, report);
         var before = File.GetLastWriteTimeUtc(dir.File("run/last.ckpt"));
         var again = new Trainer(report).Resume(dir.File("run"));
         Assert.Equal(done.Epoch, again.Epoch);
