@@ -64,6 +64,30 @@ public class CliTests
     }
 
     [Fact]
+    public void NothingIsOverwrittenUnlessForced()
+    {
+        using var dir = new TempDir();
+        var onnx = dir.File("model.onnx");
+        string[] export = ["export", "--preset", "compact", "--classes", "3", "--out", onnx];
+        Assert.Equal(0, Run(export).Code);
+        var first = File.ReadAllBytes(onnx);
+        var (code, stdout, stderr) = Run([.. export, "--seed", "7"]);
+        Assert.Equal(2, code);
+        Assert.Contains("already exists", stderr + stdout);
+        Assert.Contains("--force", stderr + stdout);
+        Assert.Equal(first, File.ReadAllBytes(onnx));                                   // untouched
+        Assert.Equal(0, Run([.. export, "--seed", "7", "--force"]).Code);
+        Assert.NotEqual(first, File.ReadAllBytes(onnx));
+
+        var data = Fixtures.ImageFolder(dir.File("data"), ["cats", "dogs"], trainPerClass: 4, valPerClass: 2);
+        Assert.Equal(0, Run(TinyTrain(data, dir.File("run"), 1)).Code);
+        var again = Run(TinyTrain(data, dir.File("run"), 1));
+        Assert.Equal(2, again.Code);
+        Assert.Contains("holds a run", again.Err + again.Out);
+        Assert.Equal(0, Run([.. TinyTrain(data, dir.File("run"), 1), "--force"]).Code);
+    }
+
+    [Fact]
     public void OneEpochOnATinyFolderThenExportGivesAModelThatOnnxRuntimeLoads()
     {
         using var dir = new TempDir();

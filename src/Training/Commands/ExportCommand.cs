@@ -20,10 +20,12 @@ public sealed class ExportCommand : VerbCommand
         {
             Description = "Extra provenance metric as name=value, e.g. test_top1_error=0.0993 (repeatable).", AllowMultipleArgumentsPerToken = true,
         };
-        AddOptions(checkpoint, preset, classes, labels, seed, output, metric);
+        var force = ForceOpt();
+        AddOptions(checkpoint, preset, classes, labels, seed, output, metric, force);
 
         SetAction(r =>
         {
+            RefuseOverwrite(r.GetValue(output), r.GetValue(force));
             var request = new ExportRequest(r.GetValue(checkpoint), r.GetValue(preset)!, r.GetValue(classes), r.GetValue(labels),
                 r.GetValue(seed), r.GetValue(output)!, r.GetValue(metric));
             ModelExport.Run(request, new ConsoleReport());

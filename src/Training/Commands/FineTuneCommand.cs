@@ -25,11 +25,15 @@ public sealed class FineTuneCommand : VerbCommand
         var output = Opt("--out", "Run folder: best.ckpt or best.pth (+ labels.txt), metrics.csv.", d.Output);
         var (limit, limitBatches) = SmokeRunOptions();
         var exportTo = Opt<string>("--export", "After training, export the best weights to this .onnx path.");
+        var force = ForceOpt();
         AddOptions(
-            from, data, epochs, batch, lr, scale, freeze, momentum, wd, patience, noFlip, devices, seed, output, limit, limitBatches, exportTo);
+            from, data, epochs, batch, lr, scale, freeze, momentum, wd, patience, noFlip, devices, seed, output, limit, limitBatches, exportTo,
+            force);
 
         SetAction(r =>
         {
+            RefuseOverwrite(r.GetValue(output), r.GetValue(force), runFolder: true);
+            RefuseOverwrite(r.GetValue(exportTo), r.GetValue(force));
             var o = new FineTuneOptions
             {
                 From = r.GetValue(from)!, Data = r.GetValue(data)!, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),

@@ -37,12 +37,15 @@ public sealed class TrainCommand : VerbCommand
         var (limit, limitBatches) = SmokeRunOptions();
         var holdout = Opt("--val-holdout", "Training images held out for validation (Fashion-MNIST has no val split).", d.ValidationHoldout);
         var exportTo = Opt<string>("--export", "After training, export best.ckpt to this .onnx path.");
+        var force = ForceOpt();
         AddOptions(
             preset, data, fashion, epochs, batch, lr, momentum, wd, schedule, patience, maxDrops, steps, init, normalize,
-            noPca, noFlip, devices, seed, output, limit, limitBatches, holdout, exportTo);
+            noPca, noFlip, devices, seed, output, limit, limitBatches, holdout, exportTo, force);
 
         SetAction(r =>
         {
+            RefuseOverwrite(r.GetValue(output), r.GetValue(force), runFolder: true);
+            RefuseOverwrite(r.GetValue(exportTo), r.GetValue(force));
             var o = new TrainOptions
             {
                 Preset = r.GetValue(preset)!, Data = r.GetValue(data), FashionMnist = r.GetValue(fashion), Epochs = r.GetValue(epochs),
