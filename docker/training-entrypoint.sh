@@ -5,6 +5,16 @@
 # A ./runs that Docker made as root because it was missing is handed to the same owner while it is still empty.
 # Where ./models belongs to root (a host user who is root), the worker runs as root.
 set -eu
+# Compose mounts Fashion-MNIST at /data/fashion-mnist; say where it comes from before the worker fails on a missing file.
+case " $* " in
+  *" --fashion-mnist /data/fashion-mnist "*)
+    if [ ! -f /data/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+      echo "Fashion-MNIST is not in /data/fashion-mnist: put its four gzipped IDX files (train-images-idx3-ubyte.gz," >&2
+      echo "train-labels-idx1-ubyte.gz, t10k-...) into ./data/fashion-mnist, or on Debian install dataset-fashion-mnist" >&2
+      echo "and set ALEXNET_FASHION_MNIST=/usr/share/datasets/fashion-mnist (README, Containers)." >&2
+      exit 2
+    fi ;;
+esac
 if [ "$(id -u)" = 0 ]; then
   uid=$(stat -c %u /models)
   gid=$(stat -c %g /models)

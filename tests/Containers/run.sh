@@ -96,11 +96,15 @@ export ALEXNET_MODEL=/models/fashion-mnist-retrained.onnx
 
 # The override over the user's file, as docker-compose merges it, less the `ports` of docker-compose.yml: compose
 # 1.29 cannot reset a list from an override, and the engine refuses port bindings with host networking.
-if docker-compose -f docker-compose.yml -f docker-compose.test.yml --profile gpu --profile training config >"$work/merged.yml" 2>"$work/merged.err" \
-   && python3 -c 'import sys, yaml
+# (docker-compose config also puts in the ALEXNET_* values of the moment.)
+merge() {
+  docker-compose -f docker-compose.yml -f docker-compose.test.yml --profile gpu --profile training config >"$1.merged" 2>"$work/merged.err" \
+  && python3 -c 'import sys, yaml
 d = yaml.safe_load(open(sys.argv[1]))
 for s in d["services"].values(): s.pop("ports", None)
-yaml.safe_dump(d, open(sys.argv[2], "w"))' "$work/merged.yml" "$work/compose.yml"; then
+yaml.safe_dump(d, open(sys.argv[2], "w"))' "$1.merged" "$1"
+}
+if merge "$work/compose.yml"; then
   compose=(docker-compose -p "$project" -f "$work/compose.yml")
 else
   fail "docker-compose.yml with docker-compose.test.yml merges" "$(cat "$work/merged.err")"; finish; exit 1
@@ -211,6 +215,11 @@ EOF
 
 # ---- training writes a model into the mounted ./models; reload serves it ----
 if [ "$training_built" = 1 ]; then
+  mkdir -p "$work/no-data"
+  ALEXNET_FASHION_MNIST=$work/no-data merge "$work/compose-no-data.yml"
+  check "the training service, run as the README says without Fashion-MNIST, says where to put it" bash -c '
+    out=$(docker-compose -p '"$project"' -f '"$work/compose-no-data.yml"' --profile training run --rm training 2>&1); rc=$?
+    echo "$out" | grep -v "^Creating\|^Starting" | head -3; [ $rc -ne 0 ] && grep -q "ALEXNET_FASHION_MNIST" <<<"$out"'
   before=$(curl -fsS "$url/api/model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
   t0=$SECONDS
   if "${compose[@]}" --profile training run --rm training train --preset compact --fashion-mnist /data/fashion-mnist \
