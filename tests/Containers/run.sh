@@ -193,14 +193,16 @@ assert d <= 1e-5
 EOF
 
 check "Swagger UI and its OpenAPI document answer" bash -c "
-  curl -fsS '$url/swagger/index.html' | grep -qi 'swagger-ui' && curl -fsS '$url/swagger/v1/swagger.json' | grep -q '/api/classify'"
-check "/metrics answers in Prometheus' format" bash -c "curl -fsS '$url/metrics' | grep -q '^# TYPE '"
+  curl -fsS -o '$work/swagger.html' '$url/swagger/index.html' && grep -qi 'swagger-ui' '$work/swagger.html' \
+  && curl -fsS -o '$work/swagger.json' '$url/swagger/v1/swagger.json' && grep -q '/api/classify' '$work/swagger.json'"
+check "/metrics answers in Prometheus' format" bash -c "
+  curl -fsS -o '$work/metrics.txt' '$url/metrics' && grep -c '^# TYPE ' '$work/metrics.txt' | sed 's/\$/ metric families/'"
 
 # ---- the gallery survives down/up (without -v) ----
 curl -fsS -H "X-Api-Key: $api_key" -F "image=@$photo" -F label=container-test "$url/api/gallery" >"$work/add.json" 2>&1
 check "a gallery image is added with the API key" grep -q '"container-test"' "$work/add.json"
 "${compose[@]}" down >"$work/down.log" 2>&1
-check "down (without -v) keeps the volume ${project}_gallery" docker volume inspect "${project}_gallery"
+check "down (without -v) keeps the volume ${project}_gallery" docker volume inspect -f '{{.Name}} {{.CreatedAt}}' "${project}_gallery"
 t0=$SECONDS
 "${compose[@]}" up -d api >"$work/up2.log" 2>&1
 if wait_healthy 120 >/dev/null; then up2_secs=$((SECONDS - t0)); else up2_secs=""; fi
