@@ -21,9 +21,14 @@ BASE_RUNTIME=local/dotnet-runtime:10.0
 BASE_ASPNET=local/dotnet-aspnet:10.0
 BASE_SDK=local/dotnet-sdk:10.0
 
+STANDIN_VERSION=2   # raise when the recipe below changes, so that machines that keep older stand-ins make them again
+
 ensure_base_images() {
   local have=1 img
   for img in $BASE_DEBIAN $BASE_RUNTIME $BASE_ASPNET $BASE_SDK; do docker image inspect "$img" >/dev/null 2>&1 || have=0; done
+  for img in $BASE_RUNTIME $BASE_ASPNET $BASE_SDK; do
+    [ "$(docker image inspect -f '{{index .Config.Labels "alexnet.standin"}}' "$img" 2>/dev/null)" = "$STANDIN_VERSION" ] || have=0
+  done
   [ $have -eq 1 ] && { echo "== base images: present ($BASE_RUNTIME, $BASE_ASPNET, $BASE_SDK)"; return 0; }
   local t0=$SECONDS ctx
   ctx=$(mktemp -d)
@@ -44,9 +49,15 @@ ensure_base_images() {
   cp -a $dotnet/shared/Microsoft.AspNetCore.App "$ctx/aspnet/"
   cp -a $dotnet/sdk $dotnet/packs $dotnet/sdk-manifests $dotnet/templates "$ctx/sdk/dotnet/"
   cp /usr/local/share/ca-certificates/*.crt "$ctx/sdk/certs/" 2>/dev/null || true
+  # apt's docker-clean, as Debian's own images have it (no package caches left in a layer), then Microsoft's libraries.
+  printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+    'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+    'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' >"$ctx/runtime/docker-clean"
   cat >"$ctx/runtime/Dockerfile" <<EOF
 FROM $BASE_DEBIAN
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libicu72 libssl3 tzdata \\
+LABEL alexnet.standin=$STANDIN_VERSION
+COPY docker-clean /etc/apt/apt.conf.d/docker-clean
+RUN rm -f /var/cache/apt/*.bin && apt-get update && apt-get install -y --no-install-recommends ca-certificates libicu72 libssl3 tzdata \\
     && rm -rf /var/lib/apt/lists/* \\
     && groupadd --gid 1654 app && useradd --uid 1654 --gid 1654 --no-create-home --shell /bin/false app
 ENV APP_UID=1654 ASPNETCORE_HTTP_PORTS=8080 DOTNET_RUNNING_IN_CONTAINER=true DOTNET_VERSION=$version
@@ -67,11 +78,13 @@ ENV NUGET_CERT_REVOCATION_MODE=offline DOTNET_GENERATE_ASPNET_CERTIFICATE=false 
 COPY dotnet/ /usr/share/dotnet/
 RUN dotnet --version
 EOF
+  docker rmi $BASE_SDK $BASE_ASPNET $BASE_RUNTIME >/dev/null 2>&1   # older stand-ins, if any
   echo "== base images: building stand-ins for mcr.microsoft.com/dotnet/{runtime,aspnet,sdk}:10.0 (.NET $version)"
-  DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_RUNTIME "$ctx/runtime" >/dev/null \
-    && DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_ASPNET "$ctx/aspnet" >/dev/null \
-    && DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_SDK "$ctx/sdk" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_RUNTIME "$ctx/runtime" >"$ctx/build.log" 2>&1 \
+    && DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_ASPNET "$ctx/aspnet" >>"$ctx/build.log" 2>&1 \
+    && DOCKER_BUILDKIT=0 docker build -q --network host -t $BASE_SDK "$ctx/sdk" >>"$ctx/build.log" 2>&1
   local rc=$?
+  [ $rc -eq 0 ] || grep -v DEPRECATED -A0 "$ctx/build.log" | grep -v 'BuildKit\|environment-variable' | tail -15
   rm -rf "$ctx"
   [ $rc -eq 0 ] && echo "   made in $((SECONDS - t0)) s"
   return $rc
