@@ -3,24 +3,34 @@
 # and cuDNN 9, which this base image carries; the ASP.NET runtime is copied from Microsoft's image.
 #   docker build -f docker/api-gpu.Dockerfile -t alexnet-api:gpu .
 # Run with a GPU (docker run --gpus all, or the compose `gpu` profile) and Inference__Provider=Cuda.
+# Base images are build arguments (the CUDA one as well); NUGET_SOURCE (empty: the usual sources) points the restore
+# at another feed. Never built on the development machine: no CUDA base image can be made there (README).
 
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0
+ARG ASPNET_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0
+ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+
+FROM ${SDK_IMAGE} AS build
+ARG NUGET_SOURCE=
 WORKDIR /src
 COPY Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
 COPY src/Model/AlexNet.Model.csproj src/Model/
 COPY src/Search/AlexNet.Search.csproj src/Search/
 COPY src/Api/AlexNet.Api.csproj src/Api/
-RUN dotnet restore src/Api/AlexNet.Api.csproj
+# NUGET_SOURCE set: that feed alone (plain http allowed: a feed on the build host, e.g. tests/Containers/nuget-feed.py).
+RUN if [ -n "$NUGET_SOURCE" ]; then printf '<configuration><packageSources><clear /><add key="build" value="%s" allowInsecureConnections="true" /></packageSources></configuration>' \
+        "$NUGET_SOURCE" > /tmp/nuget.config; fi \
+    && dotnet restore src/Api/AlexNet.Api.csproj ${NUGET_SOURCE:+--configfile /tmp/nuget.config}
 COPY src/Model/ src/Model/
 COPY src/Search/ src/Search/
 COPY src/Api/ src/Api/
 RUN dotnet publish src/Api/AlexNet.Api.csproj -c Release --no-restore -o /app \
     && rm -f /app/onnxruntime*.dll
 
-FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS aspnet
+FROM ${ASPNET_IMAGE} AS aspnet
 
-FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 AS runtime
+FROM ${CUDA_IMAGE} AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl=* ca-certificates=* libicu74=* \
     && rm -rf /var/lib/apt/lists/* \
@@ -30,6 +40,7 @@ RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet
 WORKDIR /app
 COPY --from=build /app ./
 COPY models/ /models/
+COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck
 RUN mkdir -p /data && chown app /data
 ENV ASPNETCORE_HTTP_PORTS=8080 \
     Inference__ModelPath=/models/fashion-mnist-compact.onnx \
@@ -38,6 +49,7 @@ ENV ASPNETCORE_HTTP_PORTS=8080 \
 VOLUME ["/data"]
 EXPOSE 8080
 USER app
-HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["curl", "-fsS", "http://localhost:8080/health/ready"]
+# GET /health/ready on the configured port (ASPNETCORE_URLS, else ASPNETCORE_HTTP_PORTS).
+HEALTHCHECK --interval=5s --timeout=4s --start-period=60s --retries=3 \
+    CMD ["alexnet-healthcheck"]
 ENTRYPOINT ["dotnet", "AlexNet.Api.dll"]

@@ -1,9 +1,17 @@
 # syntax=docker/dockerfile:1
 # The inference service on CPU hosts. Build from the repository root:
 #   docker build -f docker/api.Dockerfile -t alexnet-api .
-# The runtime stage is the ASP.NET runtime only: no SDK, no TorchSharp (the API never references it).
+# The runtime stage is the ASP.NET runtime only: no SDK, no TorchSharp (the API never references it), and none of
+# the GPU package's CUDA and TensorRT providers (a CPU host never loads them; libonnxruntime_providers_cuda.so alone
+# is 284 MB).
+# Base images are build arguments so that a machine without a registry can build against local stand-ins
+# (tests/Containers/engine.sh); NUGET_SOURCE (empty: the usual sources) points the restore at another feed.
 
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0
+ARG ASPNET_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0
+
+FROM ${SDK_IMAGE} AS build
+ARG NUGET_SOURCE=
 WORKDIR /src
 # Restore first, from the project files alone, so the layer is cached until a package changes.
 COPY Directory.Build.props Directory.Build.targets Directory.Packages.props ./
@@ -11,14 +19,18 @@ COPY build/ build/
 COPY src/Model/AlexNet.Model.csproj src/Model/
 COPY src/Search/AlexNet.Search.csproj src/Search/
 COPY src/Api/AlexNet.Api.csproj src/Api/
-RUN dotnet restore src/Api/AlexNet.Api.csproj
+# NUGET_SOURCE set: that feed alone (plain http allowed: a feed on the build host, e.g. tests/Containers/nuget-feed.py).
+RUN if [ -n "$NUGET_SOURCE" ]; then printf '<configuration><packageSources><clear /><add key="build" value="%s" allowInsecureConnections="true" /></packageSources></configuration>' \
+        "$NUGET_SOURCE" > /tmp/nuget.config; fi \
+    && dotnet restore src/Api/AlexNet.Api.csproj ${NUGET_SOURCE:+--configfile /tmp/nuget.config}
 COPY src/Model/ src/Model/
 COPY src/Search/ src/Search/
 COPY src/Api/ src/Api/
 RUN dotnet publish src/Api/AlexNet.Api.csproj -c Release --no-restore -o /app \
-    && rm -f /app/*.dll.config /app/onnxruntime*.dll
+    && rm -f /app/*.dll.config /app/onnxruntime*.dll \
+             /app/libonnxruntime_providers_cuda.so /app/libonnxruntime_providers_tensorrt.so
 
-FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+FROM ${ASPNET_IMAGE} AS runtime
 # curl only for the container health check.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl=* \
@@ -26,13 +38,16 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /app ./
 COPY models/ /models/
+COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck
 RUN mkdir -p /data && chown "$APP_UID" /data
 ENV ASPNETCORE_HTTP_PORTS=8080 \
     Inference__ModelPath=/models/fashion-mnist-compact.onnx \
+    Inference__Provider=Cpu \
     Gallery__DatabasePath=/data/gallery.db
 VOLUME ["/data"]
 EXPOSE 8080
 USER $APP_UID
-HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["curl", "-fsS", "http://localhost:8080/health/ready"]
+# GET /health/ready on the configured port (ASPNETCORE_URLS, else ASPNETCORE_HTTP_PORTS).
+HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 \
+    CMD ["alexnet-healthcheck"]
 ENTRYPOINT ["dotnet", "AlexNet.Api.dll"]

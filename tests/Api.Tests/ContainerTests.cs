@@ -4,9 +4,10 @@ using System.Text.RegularExpressions;
 namespace AlexNet.Api.Tests;
 
 /// <summary>
-/// docker-compose.yml and docker/*.Dockerfile are checked against the code (no Docker engine runs here): every
-/// configuration name they set binds to an option the service reads, every mounted path is one the service uses,
-/// and the health check URL is mapped.
+/// docker-compose.yml and docker/*.Dockerfile are checked against the code: every configuration name they set binds
+/// to an option the service reads, every mounted path is one the service uses, and the health check URL is mapped.
+/// These are the only checks of docker/api-gpu.Dockerfile (no CUDA base image here); the images themselves are built
+/// and run by tests/Containers/run.sh.
 /// </summary>
 [Collection(ApiCollection.Name)]
 public sealed partial class ContainerTests(ModelFixture models) : IDisposable
@@ -23,6 +24,16 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
 
     [GeneratedRegex(@"^\$\{[A-Z_][A-Z0-9_]*:-(.*)\}$")]
     private static partial Regex ComposeDefault();
+
+    /// <summary>A volume entry (<c>source:target[:mode]</c>) with every <c>${NAME:-default}</c> in it at its default.</summary>
+    static (string Source, string Target, string Mode) Volume(string entry)
+    {
+        var parts = ComposeDefaultInside().Replace(entry, m => m.Groups[1].Value).Split(':');
+        return (parts[0], parts[1], parts.Length > 2 ? parts[2] : "rw");
+    }
+
+    [GeneratedRegex(@"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}")]
+    private static partial Regex ComposeDefaultInside();
 
     /// <summary>The compose file as JSON, parsed by PyYAML (a dependency of Debian's docker-compose).</summary>
     static JsonElement Compose()
@@ -53,7 +64,7 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
     [GeneratedRegex(@"([A-Za-z_][A-Za-z0-9_]*)=(\S+)")] private static partial Regex EnvPair();
 
     /// <summary>"Section__Property" must name a public settable property of the service's SectionOptions class,
-    /// and the value must convert to its type. ASPNETCORE_* are the framework's own.</summary>
+    /// and the value must convert to its type. ASPNETCORE_* and AllowedHosts (host filtering) are the framework's own.</summary>
     static void AssertBinds(string key, string value, string where)
     {
         if (key.StartsWith("ASPNETCORE_", StringComparison.Ordinal)) return;
@@ -93,48 +104,63 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
         foreach (var service in new[] { "api", "api-gpu" })
         {
             var s = compose.GetProperty("services").GetProperty(service);
-            var volumes = s.GetProperty("volumes").EnumerateArray().Select(v => v.GetString()!).ToList();
+            var volumes = s.GetProperty("volumes").EnumerateArray().Select(v => Volume(v.GetString()!)).ToList();
             var env = s.GetProperty("environment");
             var modelPath = Default(env.GetProperty("Inference__ModelPath").GetString()!);
             var dbPath = env.GetProperty("Gallery__DatabasePath").GetString()!;
-            var models = Assert.Single(volumes, v => v.StartsWith("./models:", StringComparison.Ordinal));
-            var modelsInContainer = models.Split(':')[1];
-            Assert.EndsWith(":ro", models);                                                  // the service only reads models
-            Assert.StartsWith(modelsInContainer + "/", modelPath);
-            Assert.True(File.Exists(Path.Combine(Repo(), "models", Path.GetRelativePath(modelsInContainer, modelPath))),
+            var models = Assert.Single(volumes, v => v.Source == "./models");
+            Assert.Equal("ro", models.Mode);                                                  // the service only reads models
+            Assert.StartsWith(models.Target + "/", modelPath);
+            Assert.True(File.Exists(Path.Combine(Repo(), "models", Path.GetRelativePath(models.Target, modelPath))),
                 $"{service}: {modelPath} is not in ./models");
-            var gallery = Assert.Single(volumes, v => v.StartsWith("gallery:", StringComparison.Ordinal));
-            Assert.StartsWith(gallery.Split(':')[1] + "/", dbPath);                          // the database lives on the named volume
+            var gallery = Assert.Single(volumes, v => v.Source == "gallery");
+            Assert.StartsWith(gallery.Target + "/", dbPath);                                  // the database lives on the named volume
         }
         var training = compose.GetProperty("services").GetProperty("training");
         Assert.Equal("training", training.GetProperty("profiles")[0].GetString());
         var command = training.GetProperty("command").EnumerateArray().Select(c => c.GetString()!).ToList();
-        var mounts = training.GetProperty("volumes").EnumerateArray().Select(v => v.GetString()!.Split(':')[1]).ToList();
+        var mounts = training.GetProperty("volumes").EnumerateArray().Select(v => Volume(v.GetString()!)).ToList();
         foreach (var flag in new[] { "--out", "--export", "--fashion-mnist" })
         {
             var value = command[command.IndexOf(flag) + 1];
-            Assert.True(mounts.Any(m => value.StartsWith(m + "/", StringComparison.Ordinal)), $"training {flag} {value} is outside its mounts");
+            Assert.True(mounts.Any(m => value == m.Target || value.StartsWith(m.Target + "/", StringComparison.Ordinal)), $"training {flag} {value} is outside its mounts");
         }
+        // Training writes into the folder the service reads its models from, beside the bundled model, not over it.
         var export = command[command.IndexOf("--export") + 1];
+        var exportMount = Assert.Single(mounts, m => export.StartsWith(m.Target + "/", StringComparison.Ordinal));
+        Assert.Equal(("./models", "/models", "rw"), exportMount);
         var apiModel = Default(compose.GetProperty("services").GetProperty("api").GetProperty("environment").GetProperty("Inference__ModelPath").GetString()!);
-        Assert.Equal(apiModel, export);                                                      // training writes what the service serves
+        Assert.NotEqual(apiModel, export);
+        Assert.False(File.Exists(Path.Combine(Repo(), "models", Path.GetRelativePath("/models", export))), $"{export} is a tracked file");
+        // The recipe is the demo model's card's.
+        var card = File.ReadAllText(Path.Combine(Repo(), "models", "fashion-mnist-compact.md"));
+        foreach (var flag in new[] { "--preset", "--epochs", "--schedule", "--init", "--normalize" })
+            Assert.Contains($"{flag} {command[command.IndexOf(flag) + 1]}", card);
+        var steps = command.Skip(command.IndexOf("--step-epochs") + 1).TakeWhile(c => !c.StartsWith("--", StringComparison.Ordinal));
+        Assert.Contains($"--step-epochs {string.Join(' ', steps)}", card);
     }
 
     [Fact]
-    public async Task TheHealthCheckUrlOfComposeAndTheImagesIsMapped()
+    public async Task TheHealthCheckOfComposeAndTheImagesIsTheScriptAndItsUrlIsMapped()
     {
         var compose = Compose();
-        var urls = new[] { "api", "api-gpu" }
-            .Select(s => compose.GetProperty("services").GetProperty(s).GetProperty("healthcheck").GetProperty("test").EnumerateArray().Last().GetString()!)
-            .Concat(new[] { "api.Dockerfile", "api-gpu.Dockerfile" }.Select(f =>
-                HealthUrl().Match(File.ReadAllText(Path.Combine(Repo(), "docker", f))).Groups[1].Value))
-            .Distinct().ToList();
-        var url = Assert.Single(urls);
+        foreach (var service in new[] { "api", "api-gpu" })
+            Assert.Equal(["CMD", "alexnet-healthcheck"], compose.GetProperty("services").GetProperty(service).GetProperty("healthcheck")
+                .GetProperty("test").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        foreach (var file in new[] { "api.Dockerfile", "api-gpu.Dockerfile" })
+        {
+            var text = File.ReadAllText(Path.Combine(Repo(), "docker", file));
+            Assert.Matches(@"HEALTHCHECK [^\n]*\\\n\s*CMD \[""alexnet-healthcheck""\]", text);
+            Assert.Contains("COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck", text);
+        }
+        // The script asks http://localhost:<configured port><path>.
+        var path = HealthPath().Match(File.ReadAllText(Path.Combine(Repo(), "docker", "healthcheck.sh"))).Groups[1].Value;
+        Assert.Equal("/health/ready", path);
         using var factory = new ApiFactory(models.ModelA, _dir.File("gallery.db"));
         var client = await factory.ReadyClientAsync();
-        using var response = await client.GetAsync(new Uri(url).PathAndQuery);
+        using var response = await client.GetAsync(path);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    [GeneratedRegex("HEALTHCHECK[^\\n]*\\n?[^\\n]*\"(http://[^\"]+)\"")] private static partial Regex HealthUrl();
+    [GeneratedRegex(@"""http://localhost:\$\{port\}(/[^""]+)""")] private static partial Regex HealthPath();
 }
