@@ -224,9 +224,10 @@ if [ "$training_built" = 1 ]; then
     echo "$out" | grep -v "^Creating\|^Starting" | head -3; [ $rc -ne 0 ] && grep -q "ALEXNET_FASHION_MNIST" <<<"$out"'
   before=$(curl -fsS "$url/api/model" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
   t0=$SECONDS
+  # --force as compose's own recipe passes it: the served file is replaced by the new training, then reloaded.
   if "${compose[@]}" --profile training run --rm training train --preset compact --fashion-mnist /data/fashion-mnist \
       --limit 400 --epochs 1 --batch-size 50 --init Kaiming --normalize meanstd \
-      --out /runs/fashion-compact --export /models/fashion-mnist-retrained.onnx >"$work/train.log" 2>&1; then
+      --out /runs/fashion-compact --export /models/fashion-mnist-retrained.onnx --force >"$work/train.log" 2>&1; then
     ok "training runs one epoch on 400 Fashion-MNIST images in the training service ($((SECONDS - t0)) s)"
   else
     fail "training runs one epoch on 400 Fashion-MNIST images in the training service" "$(tail -15 "$work/train.log")"

@@ -58,7 +58,7 @@ public class CrashConsistencyTests
         Assert.True(code == 0, err);
         var before = File.ReadAllBytes(path);
 
-        using var p = CliTests.Start("export", "--preset", "paper", "--seed", "2", "--out", path);
+        using var p = CliTests.Start("export", "--preset", "paper", "--seed", "2", "--out", path, "--force");   // replacing it is the point
         Assert.True(KillMidWrite(p, path, TimeSpan.FromMinutes(2)), "the export finished before it could be interrupted");
         Assert.Equal(before, File.ReadAllBytes(path));
         using var session = new InferenceSession(path);
