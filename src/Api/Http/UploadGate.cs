@@ -37,9 +37,6 @@ public sealed class UploadGate : IDisposable
             }));
     }
 
-    /// <summary>Bytes of bodies reserved now.</summary>
-    public long Buffered => Interlocked.Read(ref _buffered);
-
     public static string Client(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     /// <summary>A place for one upload; dispose it when the request is answered. Throws a 429 or 503 refusal.</summary>

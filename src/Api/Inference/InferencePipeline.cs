@@ -49,8 +49,6 @@ public sealed class InferencePipeline : IDisposable
         _scheduler = scheduler;
     }
 
-    public SafeImageDecoder Decoder => _decoder;
-
     /// <summary>Answers for several images at once (their crops share batches). Throws <see cref="RefusedException"/>.</summary>
     /// <param name="keepImage">Decode even when the answer is cached, and return the decoded image (a gallery add stores it).</param>
     /// <param name="client">Who asks (the client address): a cached answer is reported as cached only to its producer.</param>

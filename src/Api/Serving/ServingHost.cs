@@ -18,10 +18,8 @@ public sealed class ServingHost(IOptions<InferenceOptions> options, IHostEnviron
 
     /// <summary>The generation now serving; for metadata. A request that uses it takes <see cref="Acquire"/>.</summary>
     public Generation? Current => _current;
-    /// <summary>Why nothing serves yet, or why nothing ever will (<see cref="Failed"/>); null once a generation serves.</summary>
+    /// <summary>Why nothing serves yet, or why nothing ever will (<see cref="Fail"/>); null once a generation serves.</summary>
     public string? NotReadyReason => _current is null ? _status : null;
-    /// <summary>True when the start failed for good (e.g. Inference:Provider=Cuda without CUDA).</summary>
-    public bool Failed { get; private set; }
     /// <summary>Inference:ModelPath, resolved. The only file this service loads a model from.</summary>
     public string ModelPath { get; } = OptionsRegistration.Resolve(env, options.Value.ModelPath);
 
@@ -57,11 +55,7 @@ public sealed class ServingHost(IOptions<InferenceOptions> options, IHostEnviron
     public void Report(string status) => _status = status;
 
     /// <summary>The start failed for good: readiness says why, for as long as the process runs.</summary>
-    public void Fail(string reason)
-    {
-        Failed = true;
-        _status = reason;
-    }
+    public void Fail(string reason) => _status = reason;
 
     /// <summary>Serves <paramref name="next"/> from now on; the previous generation goes when its last lease ends.</summary>
     public void Publish(Generation next)
