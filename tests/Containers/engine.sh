@@ -7,7 +7,8 @@ ensure_engine() {
   [ "$(id -u)" -eq 0 ] || { echo "no Docker engine answers and only root can start one"; return 1; }
   command -v dockerd >/dev/null || { echo "dockerd is missing (apt-get install docker.io)"; return 1; }
   echo "== starting dockerd (log: $ENGINE_LOG)"
-  setsid dockerd --iptables=false --bridge=none >>"$ENGINE_LOG" 2>&1 < /dev/null &
+  # 9>&-: the engine outlives this run and must not keep run.sh's lock (fd 9), or the next run waits for ever.
+  setsid dockerd --iptables=false --bridge=none >>"$ENGINE_LOG" 2>&1 < /dev/null 9>&- &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
   echo "dockerd did not answer within 60 s; its log:"; tail -20 "$ENGINE_LOG"; return 1
 }

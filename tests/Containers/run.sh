@@ -81,7 +81,7 @@ echo "== dotnet build src/Api (the service outside a container) and restore src/
 if ! dotnet build src/Api -v q -nologo >"$work/host-build.log" 2>&1 || ! dotnet restore src/Training -v q >>"$work/host-build.log" 2>&1; then
   fail "host build of src/Api" "$(tail -5 "$work/host-build.log")"; finish; exit 1
 fi
-python3 "$here/nuget-feed.py" "$work/feed.port" & feed_pid=$!
+python3 "$here/nuget-feed.py" "$work/feed.port" 9>&- & feed_pid=$!
 for _ in $(seq 50); do [ -s "$work/feed.port" ] && break; sleep 0.1; done
 export ALEXNET_TEST_NUGET_SOURCE=http://127.0.0.1:$(cat "$work/feed.port")/index.json
 
