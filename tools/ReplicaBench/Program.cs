@@ -97,7 +97,8 @@ async Task<string> ConvergeAsync(string name)
     for (var n = 0; n < options.Samples && missed < 3; n++)
     {
         var a = n % replicas.Count;
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label=converge{n}")
+        var label = $"converge-{(name == "idle" ? "idle" : "load")}-{n}";
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label={label}")
             { Content = Content(Png.Noise(500_000 + n + (name == "idle" ? 0 : 100_000), options.ImageSide)) };
         request.Headers.Add("X-Api-Key", options.Key);
         using var added = await clients[a].SendAsync(request);
@@ -110,8 +111,10 @@ async Task<string> ConvergeAsync(string name)
             while (Stopwatch.GetElapsedTime(acked).TotalSeconds < 5)
             {
                 using var got = await clients[b].GetAsync($"/api/gallery/{id}");
-                if (got.StatusCode == HttpStatusCode.OK) return Stopwatch.GetElapsedTime(acked).TotalMilliseconds;
-                if (got.StatusCode != HttpStatusCode.NotFound) throw new InvalidOperationException($"GET {id} on replica {b}: {(int)got.StatusCode}");
+                // The same id with another label is another image (SQLite: each replica numbers its own gallery).
+                if (got.StatusCode == HttpStatusCode.OK && (await got.Content.ReadAsStringAsync()).Contains($"\"{label}\"", StringComparison.Ordinal))
+                    return Stopwatch.GetElapsedTime(acked).TotalMilliseconds;
+                else if (got.StatusCode != HttpStatusCode.NotFound && got.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"GET {id} on replica {b}: {(int)got.StatusCode}");
                 await Task.Delay(1);
             }
             return double.NaN;
