@@ -148,6 +148,29 @@ public sealed class ReplicaHarnessTests(ModelFixture models, ITestOutputHelper o
         Assert.Equal(1, await AttemptsAsync(HttpMethod.Post, "/api/model/reload"));
     }
 
+    [Fact]
+    public async Task MissingEnginesAreNamedWithWhatToInstall()
+    {
+        var empty = _dir.File("no-binaries");
+        Directory.CreateDirectory(empty);
+        var saved = (Environment.GetEnvironmentVariable("ALEXNET_PG_BIN"), Environment.GetEnvironmentVariable("ALEXNET_HAPROXY"));
+        try
+        {
+            Environment.SetEnvironmentVariable("ALEXNET_PG_BIN", empty);
+            Environment.SetEnvironmentVariable("ALEXNET_HAPROXY", Path.Combine(empty, "haproxy"));
+            var pg = Assert.Throws<InvalidOperationException>(() => PostgresServer.Start());
+            Assert.Contains(Path.Combine(empty, "initdb"), pg.Message);
+            Assert.Contains("apt-get install postgresql-15", pg.Message);
+            var lb = await Assert.ThrowsAsync<InvalidOperationException>(() => Haproxy.StartAsync([new Uri("http://127.0.0.1:1")]));
+            Assert.Contains("apt-get install haproxy", lb.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ALEXNET_PG_BIN", saved.Item1);
+            Environment.SetEnvironmentVariable("ALEXNET_HAPROXY", saved.Item2);
+        }
+    }
+
     /// <summary>Answers GET /health/ready with 200 and closes every other request's connection without answering.</summary>
     sealed class MuteReplica : IDisposable
     {
