@@ -139,8 +139,8 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
 
         var loops = new[] { LoopAsync("classify", 1), LoopAsync("search", 2), LoopAsync("add", 3), LoopAsync("add", 4) };
         await Task.Delay(1500);
-        fleet.Database.Stop();
         Volatile.Write(ref phase, 1);
+        fleet.Database.Stop();
         await Task.Delay(4000);
         fleet.Database.Start();
         Volatile.Write(ref phase, 2);
@@ -210,6 +210,7 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
             fleet.ReplaceModel(i, next);   // written beside, renamed over the replica's Inference:ModelPath
             using var reload = await fleet.Replicas[i]!.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/model/reload").WithKey());
             Assert.True(reload.IsSuccessStatusCode, $"reload of replica {i}: {(int)reload.StatusCode} {await reload.Content.ReadAsStringAsync()}");
+            if (i == 0) await EachReplicaFindsTheSeedsWithItsOwnModelAsync(fleet);   // one new, two old: nothing mixed
         }
         await Task.Delay(700);
         await stop.CancelAsync();
@@ -220,9 +221,27 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
 
         foreach (var replica in fleet.Replicas) Assert.Equal(nextFingerprint, (await replica!.ReadinessAsync()).Fingerprint);
         await fleet.VerifyConvergedAsync();
+        await EachReplicaFindsTheSeedsWithItsOwnModelAsync(fleet);
         var live = fleet.LiveRows().Count;
         Assert.Equal(live.ToString(), fleet.Database.Sql(
             $"SELECT count(*) FROM gallery_vectors v JOIN gallery_images i ON i.id = v.image_id WHERE i.deleted_seq IS NULL AND v.model = '{nextFingerprint}'"));
+    }
+
+    /// <summary>A seed image searched on a replica is found at distance 0 only when the stored vector came from the
+    /// model that replica serves: a vector of the other model would be elsewhere in the space.</summary>
+    static async Task EachReplicaFindsTheSeedsWithItsOwnModelAsync(ReplicaFleet fleet)
+    {
+        var last = fleet.Database.Sql("SELECT seq FROM gallery_counter");
+        foreach (var replica in fleet.Replicas)
+            for (var i = 0; i < 12; i += 4)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/api/gallery/search?k=1") { Content = Http.Raw(TestImages.Png(500 + i, 32, 32)) };
+                request.Headers.Add(GalleryEndpoints.MinSequenceHeader, last);
+                using var answer = await replica!.Client.SendAsync(request);
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                var hit = (await answer.JsonAsync<SearchResponse>()).Results[0].Neighbours.Single();
+                Assert.True(hit.Label == $"seed{i}" && hit.Distance == 0, $"{replica.Address}: seed{i} searched gave {hit.Label} at {hit.Distance}");
+            }
     }
 
     sealed class Ledger
