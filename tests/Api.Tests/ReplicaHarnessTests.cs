@@ -21,8 +21,10 @@ public sealed class ReplicaHarnessTests(ModelFixture models, ITestOutputHelper o
     public async Task PostgresKeepsCommittedRowsAcrossAFastStopAndASigkill()
     {
         string folder;
+        var clock = Stopwatch.StartNew();
         using (var pg = PostgresServer.Start())
         {
+            output.WriteLine($"initdb and start: {clock.Elapsed.TotalSeconds:F1} s");
             folder = pg.Folder;
             Assert.True(Directory.Exists(pg.DataDirectory));
             await using (var db = await OpenAsync(pg))
@@ -35,12 +37,16 @@ public sealed class ReplicaHarnessTests(ModelFixture models, ITestOutputHelper o
                 await ExecuteAsync(db, "INSERT INTO t VALUES (1, 'before stop')");
             }
 
+            clock.Restart();
             pg.Stop();
+            output.WriteLine($"fast stop: {clock.Elapsed.TotalSeconds:F1} s");
             Assert.False(pg.IsRunning);
             NpgsqlConnection.ClearAllPools();
             await Assert.ThrowsAnyAsync<NpgsqlException>(() => OpenAsync(pg));   // down means down
 
+            clock.Restart();
             pg.Start();
+            output.WriteLine($"start: {clock.Elapsed.TotalSeconds:F1} s");
             await using (var db = await OpenAsync(pg))
             {
                 Assert.Equal("before stop", await ScalarAsync<string>(db, "SELECT note FROM t WHERE id = 1"));
@@ -52,7 +58,9 @@ public sealed class ReplicaHarnessTests(ModelFixture models, ITestOutputHelper o
             Assert.Throws<ArgumentException>(() => Process.GetProcessById(postmaster));
             NpgsqlConnection.ClearAllPools();
 
+            clock.Restart();
             pg.Start();   // crash recovery replays the WAL
+            output.WriteLine($"start after SIGKILL (recovery): {clock.Elapsed.TotalSeconds:F1} s");
             await using (var db = await OpenAsync(pg))
                 Assert.Equal(["before kill", "before stop"], await ColumnAsync(db, "SELECT note FROM t ORDER BY note"));
             Assert.Equal("2", pg.Sql("SELECT count(*) FROM t"));   // the same rows through psql
