@@ -28,7 +28,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     readonly Lock _lock = new();   // held while a generation is published or changes are applied, so none lands between
     readonly Lock _applying = new();   // one catch-up at a time
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
-    readonly HashSet<long> _missing = [];   // shared store: live rows without a vector of the model in service yet
+    readonly Dictionary<long, long> _missing = [];   // shared store: live rows without this model's vector yet -> their add's change
     readonly HashSet<long> _failed = [];    // rows whose stored copy does not decode: never searchable, not retried
     IGalleryStore? _store;
     string? _fingerprint;   // the model whose vectors the index holds (changes are read for it)
@@ -147,7 +147,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                     // Never two models' vectors in one index: a row whose copy does not decode stays stored but out of
                     // search; with a shared store a row another replica added meanwhile is embedded by the follower.
                     if (failed.Contains(r.Id) || !IsShared) continue;
-                    _missing.Add(r.Id);
+                    _missing[r.Id] = 0;   // added at or before the snapshot
                 }
                 else index?.Add(r.Id, r.Features);
                 _entries[r.Id] = Entry(r);
@@ -214,7 +214,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         if (failed.Count > before)
             lock (_lock)
             {
-                foreach (var id in failed.Where(_missing.Contains))
+                foreach (var id in failed.Where(_missing.ContainsKey))
                 {
                     _missing.Remove(id);
                     _entries.Remove(id);
@@ -265,7 +265,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                 _entries[c.Id] = Entry(row);
                 if (index is null) break;
                 if (c.Features is { } f && f.Length == index.Dim) index.Add(c.Id, f);
-                else _missing.Add(c.Id);
+                else _missing[c.Id] = c.Sequence;
                 break;
             case GalleryChangeKind.Embedded when c.Features is { } vector && _missing.Remove(c.Id):
                 if (index is not null && vector.Length == index.Dim) index.Add(c.Id, vector);
@@ -283,7 +283,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     /// Gallery:MinSequenceWaitMs.</summary>
     public async Task WaitForSequenceAsync(long sequence, CancellationToken ct)
     {
-        if (!IsShared || Sequence >= sequence) return;
+        if (!IsShared || Reflects(sequence)) return;
         var deadline = Stopwatch.StartNew();
         while (true)
         {
@@ -296,9 +296,9 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                 throw RefusedException.Overloaded($"This replica's gallery reflects change {Sequence}, not yet {sequence}, and {e.Message}. " +
                     "Send this again, or without X-Gallery-Min-Sequence to search what this replica has.", inference.Value.RetryAfterSeconds);
             }
-            if (Sequence >= sequence) return;
+            if (Reflects(sequence)) return;
             if (deadline.ElapsedMilliseconds >= _options.MinSequenceWaitMs)
-                throw RefusedException.Overloaded($"This replica's gallery reflects change {Sequence}, not yet {sequence} (waited " +
+                throw RefusedException.Overloaded($"This replica's gallery does not reflect change {sequence} yet (it has applied {Sequence}, {Missing} images wait for this model's vectors; waited " +
                     $"{_options.MinSequenceWaitMs} ms, Gallery:MinSequenceWaitMs). Send this again.", inference.Value.RetryAfterSeconds);
             await Task.Delay(20, ct);
         }
@@ -307,6 +307,13 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     /// <summary>Shared store: waits for a change notification or <paramref name="timeout"/>.</summary>
     public Task<bool> WaitForChangeAsync(TimeSpan timeout, CancellationToken ct) =>
         _store is ISharedGalleryStore store ? store.WaitForChangeAsync(timeout, ct) : Task.Delay(timeout, ct).ContinueWith(_ => false, ct);
+
+    /// <summary>Every change up to <paramref name="sequence"/> is applied, and every image added by then has this
+    /// model's vector in the index (with replicas of two models, the other model's adds are embedded here first).</summary>
+    bool Reflects(long sequence)
+    {
+        lock (_lock) return _sequence >= sequence && !_missing.Values.Any(added => added <= sequence);
+    }
 
     void Published()
     {

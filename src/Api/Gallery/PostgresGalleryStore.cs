@@ -52,6 +52,9 @@ public sealed class PostgresGalleryStore : ISharedGalleryStore
             seq       bigint NOT NULL,
             PRIMARY KEY (image_id, model)
         );
+        -- Floats and PNGs do not compress: stored out of line as they are, no pglz on every write and read.
+        ALTER TABLE gallery_vectors ALTER COLUMN features SET STORAGE EXTERNAL;
+        ALTER TABLE gallery_images ALTER COLUMN prepared_png SET STORAGE EXTERNAL, ALTER COLUMN thumbnail_png SET STORAGE EXTERNAL;
         CREATE TABLE gallery_changes (
             seq       bigint PRIMARY KEY,
             kind      "char" NOT NULL,                           -- a: added, v: embedded (for model), d: deleted
