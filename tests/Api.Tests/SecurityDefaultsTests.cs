@@ -21,7 +21,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
 
     /// <summary>Every input the API takes, by name. A new one must be added here on purpose, after checking that it
     /// names no file, folder or URL for the server to read.</summary>
-    static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field];
+    static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field,
+        Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence"];   // a change sequence number (a shared gallery)
 
     [GeneratedRegex("path|url|uri|file|dir|folder|href|src|source|location|remote|fetch|download|model", RegexOptions.IgnoreCase)]
     private static partial Regex NamesALocation();
