@@ -10,8 +10,6 @@ namespace AlexNet.Search.Codecs;
 /// </summary>
 readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCodec<Float16Codec, Half>
 {
-    [ThreadStatic] static float[]? t_split;
-
     public static bool ScansExactRows => false;
     public static int ParametersPerRow => 1;   // |fp16 row|^2
     public static long ScanBytesPerRow(int dim) => 2L * dim;
@@ -27,10 +25,10 @@ readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCod
         parameters[0] = (float)norm;
     }
 
-    public static Float16Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values)
+    public static Float16Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers)
     {
         var n = query.Length;
-        var buffer = Aligned<float>.In(ref t_split, n);
+        var buffer = Aligned<float>.In(ref buffers.Floats, n);
         var split = buffer.Span;
         double norm = 0;   // of the values as the kernel sees them (clamped)
         for (var i = 0; i < n; i++)

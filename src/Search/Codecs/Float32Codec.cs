@@ -13,7 +13,7 @@ readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, fl
     /// <summary>The code is the row (never called: the index keeps no second copy, <see cref="ScansExactRows"/>).</summary>
     public static void Encode(ReadOnlySpan<float> vector, Span<float> code, Span<float> parameters) => vector.CopyTo(code);
 
-    public static Float32Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values) => new(values);
+    public static Float32Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers) => new(values);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Kernel4(ReadOnlySpan<float> x0, ReadOnlySpan<float> x1, ReadOnlySpan<float> x2, ReadOnlySpan<float> x3, Span<double> raw)

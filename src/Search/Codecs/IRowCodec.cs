@@ -25,10 +25,9 @@ interface IRowCodec<TSelf, TCode> where TSelf : struct, IRowCodec<TSelf, TCode> 
     /// <summary>Writes <paramref name="vector"/>'s code and its per-row parameters.</summary>
     static abstract void Encode(ReadOnlySpan<float> vector, Span<TCode> code, Span<float> parameters);
 
-    /// <summary>The query prepared for this storage's kernel, in buffers the calling thread keeps for its next search
-    /// (a search runs on one thread, which holds its query until it returns). <paramref name="values"/> is the query's
-    /// 64-byte aligned fp32 copy (<see cref="QueryBuffers"/>).</summary>
-    static abstract TSelf Prepare(ReadOnlySpan<float> query, Aligned<float> values);
+    /// <summary>The query prepared for this storage's kernel, in <paramref name="buffers"/> (the query's, kept for a later
+    /// search: see <see cref="QueryBuffers"/>). <paramref name="values"/> is the query's 64-byte aligned fp32 copy.</summary>
+    static abstract TSelf Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers);
 
     /// <summary>raw[r] = the kernel's result for row r of four (distances_batch_4): the squared distance, or the dot
     /// product with the query that <see cref="Distance"/> turns into one.</summary>

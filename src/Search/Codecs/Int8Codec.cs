@@ -12,8 +12,6 @@ namespace AlexNet.Search.Codecs;
 /// </summary>
 readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, double squaredNorm) : IRowCodec<Int8Codec, byte>
 {
-    [ThreadStatic] static short[]? t_int16;
-
     public static bool ScansExactRows => false;
     public static int ParametersPerRow => 3;   // offset, scale, |dequantised row|^2
     public static long ScanBytesPerRow(int dim) => dim + 12L;
@@ -34,12 +32,12 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
         (parameters[0], parameters[1], parameters[2]) = (min, scale, (float)norm);
     }
 
-    public static Int8Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values)
+    public static Int8Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers)
     {
         var n = query.Length;
         var max = TensorPrimitives.MaxMagnitude(query);
         var scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
-        var buffer = Aligned<short>.In(ref t_int16, n);
+        var buffer = Aligned<short>.In(ref buffers.Shorts, n);
         var int16 = buffer.Span;
         var inverse = 1 / scale;
         for (var i = 0; i < n; i++)

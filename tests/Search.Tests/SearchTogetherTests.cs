@@ -1,0 +1,208 @@
+namespace AlexNet.Search.Tests;
+
+/// <summary>
+/// Searches answered together in one pass (<see cref="FeatureIndex.Search(IReadOnlyList{SearchQuery})"/> and
+/// <see cref="SearchCoalescer"/>) return exactly what each returns alone: the same ids and the same distances, bit for
+/// bit, in every storage, at block and tail boundaries, with excluded rows and a k of its own per query.
+/// </summary>
+public sealed class SearchTogetherTests
+{
+    public static TheoryData<VectorStorage> EveryStorage => [VectorStorage.Float32, VectorStorage.Float16, VectorStorage.Int8];
+
+    // 3077 rows: three full blocks of 1024 and 5 rows in a fourth. 700 values a row (not a multiple of 16, 32 or 64, so
+    // every kernel runs its scalar tail), 2.15 M values: two partitions with two threads, each ending in rows that the
+    // scan reads one by one (the "tail" after its four streams).
+    const int Rows = 3 * FeatureIndex.BlockRows + 5, Dim = 700;
+
+    static readonly Lazy<float[][]> s_rows = new(() => Features(Rows, Dim, seed: 11));
+
+    /// <summary>Post-ReLU vectors around a few centres, like FC7 features, with some rows repeated (ties).</summary>
+    static float[][] Features(int count, int dim, int seed)
+    {
+        var rng = new Random(seed);
+        var centres = Enumerable.Range(0, 40).Select(_ => Noise(rng, dim)).ToArray();
+        var rows = new float[count][];
+        for (var i = 0; i < count; i++)
+            rows[i] = i % 97 == 50 && i > 100 ? rows[i - 97] : [.. centres[rng.Next(centres.Length)].Zip(Noise(rng, dim), (c, n) => MathF.Max(0, c + 0.6f * n))];
+        return rows;
+    }
+
+    static float[] Noise(Random rng, int n) => [.. Enumerable.Range(0, n).Select(_ => 2 * (rng.NextSingle() + rng.NextSingle() + rng.NextSingle() - 1.5f))];
+
+    static FeatureIndex Index(VectorStorage storage, float[][]? rows = null)
+    {
+        rows ??= s_rows.Value;
+        var index = new FeatureIndex(Dim, storage, rerankFactor: 10, threads: 2);
+        for (var i = 0; i < rows.Length; i++) index.Add(i + 1, rows[i]);
+        return index;
+    }
+
+    /// <summary>Queries at the edges: rows at block boundaries (1024, 1025, 2048, 2049), the last rows of each
+    /// partition's four streams and tails (1536-1538, 3076, 3077), fresh vectors; each excluding a row there or
+    /// nothing, with k from 1 to every row.</summary>
+    static SearchQuery[] EdgeQueries()
+    {
+        var rows = s_rows.Value;
+        var rng = new Random(12);
+        long[] edges = [1, 1024, 1025, 1536, 1537, 1538, 1539, 2048, 2049, 3072, 3073, 3076, 3077];
+        int[] ks = [1, 3, 10, 25, 7, Rows, 2, 10, 1, 40, 5, 10, Rows - 1];
+        var queries = new List<SearchQuery>();
+        for (var i = 0; i < edges.Length; i++)
+        {
+            queries.Add(new SearchQuery(rows[edges[i] - 1], ks[i], Exclude: edges[i]));            // itself left out
+            queries.Add(new SearchQuery(Noise(rng, Dim).Select(MathF.Abs).ToArray(), ks[(i + 3) % ks.Length], Exclude: edges[(i + 5) % edges.Length]));
+        }
+        queries.Add(new SearchQuery(rows[1023], 10));                         // not excluded: it finds itself at 0
+        queries.Add(new SearchQuery(rows[150], 12, Exclude: 999_999));       // an id that is not there
+        queries.Add(new SearchQuery(rows[150], 0));                           // k = 0: nothing
+        return [.. queries];
+    }
+
+    /// <summary>A search on a thread of its own (callers block while they wait: pool threads would trickle in).</summary>
+    static Task<Neighbour[]> Start(Func<Neighbour[]> search) => Task.Factory.StartNew(search, CancellationToken.None,
+        TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    static void AssertSame(Neighbour[] alone, Neighbour[] together, string what)
+    {
+        Assert.True(alone.Length == together.Length, $"{what}: {together.Length} neighbours together, {alone.Length} alone.");
+        for (var i = 0; i < alone.Length; i++)
+        {
+            Assert.True(alone[i].Id == together[i].Id, $"{what}: neighbour {i} is {together[i].Id} together, {alone[i].Id} alone.");
+            Assert.True(BitConverter.SingleToInt32Bits(alone[i].Distance) == BitConverter.SingleToInt32Bits(together[i].Distance),
+                $"{what}: neighbour {i}'s distance is {together[i].Distance:R} together, {alone[i].Distance:R} alone.");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryStorage))]
+    public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage)
+    {
+        var index = Index(storage);
+        var queries = EdgeQueries();
+        var together = index.Search(queries);
+        Assert.Equal(queries.Length, together.Length);
+        for (var j = 0; j < queries.Length; j++)
+        {
+            var alone = index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude);
+            AssertSame(alone, together[j], $"{storage} query {j} (k {queries[j].K}, exclude {queries[j].Exclude})");
+            if (queries[j].Exclude is { } e) Assert.DoesNotContain(together[j], h => h.Id == e);
+        }
+        Assert.Equal(Rows - 1, together[Array.FindIndex(queries, q => q.K == Rows)].Length);   // every row but the excluded one
+        Assert.Equal(1024L, together[^3][0].Id);
+        Assert.Empty(together[^1]);
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryStorage))]
+    public async Task SearchesThatArriveWhileAPassRunsShareTheNextPassAndEachGetsItsOwnAnswer(VectorStorage storage)
+    {
+        var index = Index(storage);
+        var queries = EdgeQueries()[..12];
+        var coalescer = new SearchCoalescer(maxGroup: 16);
+        using var release = new ManualResetEventSlim();
+        var groups = new List<int>();
+        coalescer.PassStarting = n =>
+        {
+            lock (groups) groups.Add(n);
+            if (groups.Count == 1) release.Wait();   // the first pass waits until the others have queued behind it
+        };
+        var answers = new Neighbour[queries.Length][];
+        var first = Start(() => answers[0] = coalescer.Search(index, queries[0].Vector, queries[0].K, queries[0].Exclude));
+        SpinWait.SpinUntil(() => groups.Count == 1);
+        var rest = Enumerable.Range(1, queries.Length - 1)
+            .Select(j => Start(() => answers[j] = coalescer.Search(index, queries[j].Vector, queries[j].K, queries[j].Exclude))).ToArray();
+        Assert.True(SpinWait.SpinUntil(() => coalescer.Queued == queries.Length - 1, TimeSpan.FromSeconds(30)), "the searches did not queue");
+        release.Set();
+        await Task.WhenAll([first, .. rest]);
+
+        Assert.Equal([1, queries.Length - 1], groups);   // the eleven that arrived during the first pass: one pass
+        Assert.Equal(2, coalescer.Passes);
+        for (var j = 0; j < queries.Length; j++)
+            AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"{storage} query {j}");
+    }
+
+    [Fact]
+    public async Task AGroupStopsAtMaxGroupAndTheRestGoInTheNextPasses()
+    {
+        var index = Index(VectorStorage.Int8);
+        var queries = EdgeQueries()[..11];
+        var coalescer = new SearchCoalescer(maxGroup: 4);
+        using var release = new ManualResetEventSlim();
+        var groups = new List<int>();
+        coalescer.PassStarting = n =>
+        {
+            lock (groups) groups.Add(n);
+            if (groups.Count == 1) release.Wait();
+        };
+        var answers = new Neighbour[queries.Length][];
+        var tasks = new List<Task> { Start(() => answers[0] = coalescer.Search(index, queries[0].Vector, queries[0].K, queries[0].Exclude)) };
+        SpinWait.SpinUntil(() => groups.Count == 1);
+        for (var j = 1; j < queries.Length; j++)
+        {
+            var i = j;
+            tasks.Add(Start(() => answers[i] = coalescer.Search(index, queries[i].Vector, queries[i].K, queries[i].Exclude)));
+            Assert.True(SpinWait.SpinUntil(() => coalescer.Queued == i, TimeSpan.FromSeconds(30)));   // in this order
+        }
+        release.Set();
+        await Task.WhenAll(tasks);
+        Assert.Equal([1, 4, 4, 2], groups);
+        Assert.Equal(4, coalescer.LargestGroup);
+        for (var j = 0; j < queries.Length; j++)
+            AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
+    }
+
+    [Fact]
+    public async Task ACancelledSearchLeavesTheQueueAndTheOthersGetTheirAnswers()
+    {
+        var index = Index(VectorStorage.Float16);
+        var queries = EdgeQueries()[..5];
+        var coalescer = new SearchCoalescer();
+        using var release = new ManualResetEventSlim();
+        var groups = new List<int>();
+        coalescer.PassStarting = n =>
+        {
+            lock (groups) groups.Add(n);
+            if (groups.Count == 1) release.Wait();
+        };
+        using var cancel = new CancellationTokenSource();
+        var answers = new Neighbour[queries.Length][];
+        var tasks = new List<Task> { Start(() => answers[0] = coalescer.Search(index, queries[0].Vector, queries[0].K, queries[0].Exclude)) };
+        SpinWait.SpinUntil(() => groups.Count == 1);
+        for (var j = 1; j < queries.Length; j++)
+        {
+            var i = j;
+            // Query 1 is the oldest waiting: the one that would run the next pass.
+            tasks.Add(Start(() => answers[i] = coalescer.Search(index, queries[i].Vector, queries[i].K, queries[i].Exclude, i == 1 ? cancel.Token : default)));
+            Assert.True(SpinWait.SpinUntil(() => coalescer.Queued == i, TimeSpan.FromSeconds(30)));
+        }
+        cancel.Cancel();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => tasks[1]);
+        Assert.Equal(queries.Length - 2, coalescer.Queued);
+        release.Set();
+        await Task.WhenAll([tasks[0], .. tasks[2..]]);
+        Assert.Equal([1, queries.Length - 2], groups);
+        Assert.Null(answers[1]);
+        foreach (var j in new[] { 0, 2, 3, 4 })
+            AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
+    }
+
+    [Fact]
+    public async Task APositiveDelayWaitsForCompanyAndSearchesOfAnotherIndexGetTheirOwnPass()
+    {
+        var old = Index(VectorStorage.Float32);
+        var replaced = Index(VectorStorage.Float32, [.. s_rows.Value.Reverse()]);   // as after a reload: other ids
+        var queries = EdgeQueries()[..6];
+        // A long delay that three searches for the same index cut short: a pass starts once it has MaxGroup of them.
+        var coalescer = new SearchCoalescer(maxGroup: 3, delay: TimeSpan.FromMinutes(5));
+        var groups = new List<int>();
+        coalescer.PassStarting = n => { lock (groups) groups.Add(n); };
+        var answers = new Neighbour[queries.Length][];
+        FeatureIndex IndexOf(int j) => j % 2 == 0 ? old : replaced;
+        var tasks = Enumerable.Range(0, queries.Length)
+            .Select(j => Start(() => answers[j] = coalescer.Search(IndexOf(j), queries[j].Vector, queries[j].K, queries[j].Exclude))).ToArray();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(1));   // a TimeoutException: a pass waited out its delay with a full group queued
+        Assert.Equal([3, 3], groups);
+        for (var j = 0; j < queries.Length; j++)
+            AssertSame(IndexOf(j).Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
+    }
+}
