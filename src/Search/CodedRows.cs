@@ -188,7 +188,11 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
             for (var done = 0; done < steps; done += reuse)
             {
                 var m = Math.Min(reuse, steps - done);
-                for (var j = 0; j < n; j++) Kernels(qs[j], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m));
+                var j = 0;
+                for (; j + 2 <= n; j += 2)   // two queries a kernel call: each row read once for both
+                    Kernels(qs[j], qs[j + 1], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m));
+                if (j < n) Kernels(qs[j], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m));
             }
             for (var j = 0; j < n; j++)
                 for (var s = 0; s < 4; s++) Offer(qs[j], from + s * quarter + start, steps, raw.AsSpan(j * 4 * Chunk, 4 * Chunk), s, skips[j], best[j]);
@@ -239,6 +243,18 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
         {
             var r = first + i;
             q.Kernel4(_codes.Row(r), _codes.Row(r + spacing), _codes.Row(r + 2 * spacing), _codes.Row(r + 3 * spacing), raw.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary><see cref="Kernels(in TCodec, int, int, int, Span{double})"/> for two queries at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(in TCodec q, in TCodec r, int first, int spacing, int steps, Span<double> rawQ, Span<double> rawR)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            var row = first + i;
+            q.Kernel4x2(r, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
+                rawQ.Slice(4 * i, 4), rawR.Slice(4 * i, 4));
         }
     }
 

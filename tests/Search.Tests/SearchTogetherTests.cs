@@ -9,12 +9,20 @@ public sealed class SearchTogetherTests
 {
     public static TheoryData<VectorStorage> EveryStorage => [VectorStorage.Float32, VectorStorage.Float16, VectorStorage.Int8];
 
-    // 3077 rows: three full blocks of 1024 and 5 rows in a fourth. 700 values a row (not a multiple of 16, 32 or 64, so
-    // every kernel runs its scalar tail), 2.15 M values: two partitions with two threads, each ending in rows that the
-    // scan reads one by one (the "tail" after its four streams).
+    /// <summary>Every storage at 700 values a row (not a multiple of 16, 32 or 64: every kernel runs its scalar tail, and
+    /// two queries go through the one-query kernel twice) and at 1024 (the two-query kernels).</summary>
+    public static TheoryData<VectorStorage, int> EveryStorageAndShape => new()
+    {
+        { VectorStorage.Float32, 700 }, { VectorStorage.Float16, 700 }, { VectorStorage.Int8, 700 },
+        { VectorStorage.Float32, 1024 }, { VectorStorage.Float16, 1024 }, { VectorStorage.Int8, 1024 },
+    };
+
+    // 3077 rows: three full blocks of 1024 and 5 rows in a fourth. At 700 values 2.15 M values: two partitions with two
+    // threads (three at 1024), each ending in rows that the scan reads one by one (the "tail" after its four streams).
     const int Rows = 3 * FeatureIndex.BlockRows + 5, Dim = 700;
 
     static readonly Lazy<float[][]> s_rows = new(() => Features(Rows, Dim, seed: 11));
+    static readonly Lazy<float[][]> s_rows1024 = new(() => Features(Rows, 1024, seed: 13));
 
     /// <summary>Post-ReLU vectors around a few centres, like FC7 features, with some rows repeated (ties).</summary>
     static float[][] Features(int count, int dim, int seed)
@@ -32,7 +40,7 @@ public sealed class SearchTogetherTests
     static FeatureIndex Index(VectorStorage storage, float[][]? rows = null)
     {
         rows ??= s_rows.Value;
-        var index = new FeatureIndex(Dim, storage, rerankFactor: 10, threads: 2);
+        var index = new FeatureIndex(rows[0].Length, storage, rerankFactor: 10, threads: 2);
         for (var i = 0; i < rows.Length; i++) index.Add(i + 1, rows[i]);
         return index;
     }
@@ -40,9 +48,10 @@ public sealed class SearchTogetherTests
     /// <summary>Queries at the edges: rows at block boundaries (1024, 1025, 2048, 2049), the last rows of each
     /// partition's four streams and tails (1536-1538, 3076, 3077), fresh vectors; each excluding a row there or
     /// nothing, with k from 1 to every row.</summary>
-    static SearchQuery[] EdgeQueries()
+    static SearchQuery[] EdgeQueries(float[][]? rows = null)
     {
-        var rows = s_rows.Value;
+        rows ??= s_rows.Value;
+        var dim = rows[0].Length;
         var rng = new Random(12);
         long[] edges = [1, 1024, 1025, 1536, 1537, 1538, 1539, 2048, 2049, 3072, 3073, 3076, 3077];
         int[] ks = [1, 3, 10, 25, 7, Rows, 2, 10, 1, 40, 5, 10, Rows - 1];
@@ -50,7 +59,7 @@ public sealed class SearchTogetherTests
         for (var i = 0; i < edges.Length; i++)
         {
             queries.Add(new SearchQuery(rows[edges[i] - 1], ks[i], Exclude: edges[i]));            // itself left out
-            queries.Add(new SearchQuery(Noise(rng, Dim).Select(MathF.Abs).ToArray(), ks[(i + 3) % ks.Length], Exclude: edges[(i + 5) % edges.Length]));
+            queries.Add(new SearchQuery(Noise(rng, dim).Select(MathF.Abs).ToArray(), ks[(i + 3) % ks.Length], Exclude: edges[(i + 5) % edges.Length]));
         }
         queries.Add(new SearchQuery(rows[1023], 10));                         // not excluded: it finds itself at 0
         queries.Add(new SearchQuery(rows[150], 12, Exclude: 999_999));       // an id that is not there
@@ -74,17 +83,18 @@ public sealed class SearchTogetherTests
     }
 
     [Theory]
-    [MemberData(nameof(EveryStorage))]
-    public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage)
+    [MemberData(nameof(EveryStorageAndShape))]
+    public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage, int dim)
     {
-        var index = Index(storage);
-        var queries = EdgeQueries();
+        var rows = dim == Dim ? s_rows.Value : s_rows1024.Value;
+        var index = Index(storage, rows);
+        var queries = EdgeQueries(rows);
         var together = index.Search(queries);
         Assert.Equal(queries.Length, together.Length);
         for (var j = 0; j < queries.Length; j++)
         {
             var alone = index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude);
-            AssertSame(alone, together[j], $"{storage} query {j} (k {queries[j].K}, exclude {queries[j].Exclude})");
+            AssertSame(alone, together[j], $"{storage} {dim}-d query {j} (k {queries[j].K}, exclude {queries[j].Exclude})");
             if (queries[j].Exclude is { } e) Assert.DoesNotContain(together[j], h => h.Id == e);
         }
         Assert.Equal(Rows - 1, together[Array.FindIndex(queries, q => q.K == Rows)].Length);   // every row but the excluded one
@@ -119,6 +129,45 @@ public sealed class SearchTogetherTests
         Assert.Equal(2, coalescer.Passes);
         for (var j = 0; j < queries.Length; j++)
             AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"{storage} query {j}");
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    [InlineData(4096)]
+    [InlineData(96)]
+    [InlineData(700)]
+    public void TwoQueryKernelsEqualTheOneQueryKernelsBitForBit(int n)
+    {
+        var rng = new Random(n);
+        float[] Floats() => [.. Enumerable.Range(0, n).Select(_ => rng.Next(10) == 0 ? -0f : 4 * (rng.NextSingle() - 0.5f))];
+        var rows = Enumerable.Range(0, 4).Select(_ => Floats()).ToArray();
+        var (q, r) = (Floats(), Floats());
+        float[] d = new float[4], e = new float[4], dq = new float[4], dr = new float[4];
+        VectorKernels.SquaredDistances(rows[0], rows[1], rows[2], rows[3], q, r, d, e);
+        VectorKernels.SquaredDistances(rows[0], rows[1], rows[2], rows[3], q, dq);
+        VectorKernels.SquaredDistances(rows[0], rows[1], rows[2], rows[3], r, dr);
+        Assert.Equal(dq.Select(BitConverter.SingleToInt32Bits), d.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(dr.Select(BitConverter.SingleToInt32Bits), e.Select(BitConverter.SingleToInt32Bits));
+
+        var halves = rows.Select(x => x.Select(v => (Half)v).ToArray()).ToArray();
+        var (hq, hr) = (VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock),
+            VectorKernels.SplitPairs<float>([.. r.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+        VectorKernels.Dots(halves[0], halves[1], halves[2], halves[3], hq, hr, d, e);
+        VectorKernels.Dots(halves[0], halves[1], halves[2], halves[3], hq, dq);
+        VectorKernels.Dots(halves[0], halves[1], halves[2], halves[3], hr, dr);
+        Assert.Equal(dq.Select(BitConverter.SingleToInt32Bits), d.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(dr.Select(BitConverter.SingleToInt32Bits), e.Select(BitConverter.SingleToInt32Bits));
+
+        var bytes = rows.Select(x => x.Select(v => (byte)(v * 60 + 128)).ToArray()).ToArray();
+        var (iq, ir) = (VectorKernels.SplitPairs<short>([.. q.Select(v => (short)(v * 16000))], VectorKernels.ByteBlock),
+            VectorKernels.SplitPairs<short>([.. r.Select(v => (short)(v * -16000))], VectorKernels.ByteBlock));
+        long[] l = new long[4], m = new long[4], lq = new long[4], lr = new long[4];
+        VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], iq, ir, l, m);
+        VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], iq, lq);
+        VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], ir, lr);
+        Assert.Equal(lq, l);
+        Assert.Equal(lr, m);
     }
 
     [Fact]

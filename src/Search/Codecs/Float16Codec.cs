@@ -10,6 +10,9 @@ namespace AlexNet.Search.Codecs;
 /// </summary>
 readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCodec<Float16Codec, Half>
 {
+    /// <summary>The query as the kernel reads it (for a partner query's <see cref="Kernel4x2"/>).</summary>
+    Aligned<float> Split => split;
+
     public static bool ScansExactRows => false;
     public static int ParametersPerRow => 1;   // |fp16 row|^2
     public static long ScanBytesPerRow(int dim) => 2L * dim;
@@ -46,6 +49,16 @@ readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCod
         Four<float> d = default;
         VectorKernels.Dots(x0, x1, x2, x3, split.Span, d);
         (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4x2(in Float16Codec other, ReadOnlySpan<Half> x0, ReadOnlySpan<Half> x1, ReadOnlySpan<Half> x2, ReadOnlySpan<Half> x3,
+        Span<double> raw, Span<double> rawOther)
+    {
+        Four<float> d = default, e = default;
+        VectorKernels.Dots(x0, x1, x2, x3, split.Span, other.Split.Span, d, e);
+        (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+        (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (e[0], e[1], e[2], e[3]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -6,6 +6,9 @@ namespace AlexNet.Search.Codecs;
 /// squared distance (summed in its own order; the re-rank reports <c>TensorPrimitives.Distance</c>).</summary>
 readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, float>
 {
+    /// <summary>The query as the kernel reads it (for a partner query's <see cref="Kernel4x2"/>).</summary>
+    Aligned<float> Values => values;
+
     public static bool ScansExactRows => true;
     public static int ParametersPerRow => 0;
     public static long ScanBytesPerRow(int dim) => 4L * dim;
@@ -21,6 +24,16 @@ readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, fl
         Four<float> d = default;
         VectorKernels.SquaredDistances(x0, x1, x2, x3, values.Span, d);
         (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4x2(in Float32Codec other, ReadOnlySpan<float> x0, ReadOnlySpan<float> x1, ReadOnlySpan<float> x2, ReadOnlySpan<float> x3,
+        Span<double> raw, Span<double> rawOther)
+    {
+        Four<float> d = default, e = default;
+        VectorKernels.SquaredDistances(x0, x1, x2, x3, values.Span, other.Values.Span, d, e);
+        (raw[0], raw[1], raw[2], raw[3]) = (d[0], d[1], d[2], d[3]);
+        (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (e[0], e[1], e[2], e[3]);
     }
 
     public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)raw;   // a cast: inlined unasked

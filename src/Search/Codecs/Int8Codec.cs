@@ -12,6 +12,10 @@ namespace AlexNet.Search.Codecs;
 /// </summary>
 readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, double squaredNorm) : IRowCodec<Int8Codec, byte>
 {
+    /// <summary>The query as the kernel reads it, and its scale (for a partner query's <see cref="Kernel4x2"/>).</summary>
+    Aligned<short> Int16 => int16;
+    double Int16Scale => int16Scale;
+
     public static bool ScansExactRows => false;
     public static int ParametersPerRow => 3;   // offset, scale, |dequantised row|^2
     public static long ScanBytesPerRow(int dim) => dim + 12L;
@@ -52,6 +56,17 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
         Four<long> dots = default;
         VectorKernels.Dots(x0, x1, x2, x3, int16.Span, dots);
         (raw[0], raw[1], raw[2], raw[3]) = (dots[0] * int16Scale, dots[1] * int16Scale, dots[2] * int16Scale, dots[3] * int16Scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4x2(in Int8Codec other, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, ReadOnlySpan<byte> x2, ReadOnlySpan<byte> x3,
+        Span<double> raw, Span<double> rawOther)
+    {
+        Four<long> dots = default, others = default;
+        VectorKernels.Dots(x0, x1, x2, x3, int16.Span, other.Int16.Span, dots, others);
+        (raw[0], raw[1], raw[2], raw[3]) = (dots[0] * int16Scale, dots[1] * int16Scale, dots[2] * int16Scale, dots[3] * int16Scale);
+        var s = other.Int16Scale;
+        (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (others[0] * s, others[1] * s, others[2] * s, others[3] * s);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
