@@ -36,16 +36,21 @@ public static class ConcurrentSearchBench
                 Closed(c, 0.3 * seconds, (i) => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);   // warm-up
                 var passes = coalescer.Passes;
                 var searches = coalescer.Searches;
+                var cpu = Cpu();
                 var (qps, p50, p99, wrong) = Closed(c, seconds, i => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);
                 one ??= qps;
-                var group = (coalescer.Searches - searches) / (double)Math.Max(1, coalescer.Passes - passes);
+                var answered = coalescer.Searches - searches;
+                var group = answered / (double)Math.Max(1, coalescer.Passes - passes);
                 Console.WriteLine($"  together concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2} of concurrency {concurrencies[0]}  " +
-                    $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  mean group {group,5:F2}  answers differing from alone: {wrong}");
+                    $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / answered,6:F1} ms/query  mean group {group,5:F2}  " +
+                    $"answers differing from alone: {wrong}");
             }
             foreach (var c in concurrencies.Where(c => c > 1))
             {
+                var cpu = Cpu();
                 var (qps, p50, p99, wrong) = Closed(c, seconds, i => index.Search(queries[i], k, excludes[i]), queries.Length, alone);
-                Console.WriteLine($"  each alone concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2}  p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  differing: {wrong}");
+                Console.WriteLine($"  each alone concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2}  p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  " +
+                    $"CPU {(Cpu() - cpu) / (qps * seconds),6:F1} ms/query  differing: {wrong}");
             }
             index = null;
             GC.Collect();
@@ -77,6 +82,10 @@ public static class ConcurrentSearchBench
         var all = latencies.SelectMany(l => l).Order().ToArray();
         return (all.Length / elapsed, all[all.Length / 2], all[Math.Min(all.Length - 1, (int)(0.99 * all.Length))], wrong);
     }
+
+    /// <summary>This process's CPU time (user + system) in ms: per answered query, a measure of work that other
+    /// tenants' load changes less than wall time.</summary>
+    static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
 
     static bool Same(Neighbour[] a, Neighbour[] b) =>
         a.Length == b.Length && a.Zip(b).All(p => p.First.Id == p.Second.Id &&
