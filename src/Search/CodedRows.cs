@@ -189,6 +189,10 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
             {
                 var m = Math.Min(reuse, steps - done);
                 var j = 0;
+                for (; j + 4 <= n; j += 4)   // four queries a kernel call: each row read once for the four
+                    Kernels(qs[j], qs[j + 1], qs[j + 2], qs[j + 3], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m), raw.AsSpan((j + 2) * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 3) * 4 * Chunk + 4 * done, 4 * m));
                 for (; j + 2 <= n; j += 2)   // two queries a kernel call: each row read once for both
                     Kernels(qs[j], qs[j + 1], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
                         raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m));
@@ -255,6 +259,19 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
             var row = first + i;
             q.Kernel4x2(r, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
                 rawQ.Slice(4 * i, 4), rawR.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary><see cref="Kernels(in TCodec, int, int, int, Span{double})"/> for four queries at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(in TCodec a, in TCodec b, in TCodec c, in TCodec d, int first, int spacing, int steps,
+        Span<double> rawA, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            var row = first + i;
+            a.Kernel4x4(b, c, d, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
+                rawA.Slice(4 * i, 4), rawB.Slice(4 * i, 4), rawC.Slice(4 * i, 4), rawD.Slice(4 * i, 4));
         }
     }
 

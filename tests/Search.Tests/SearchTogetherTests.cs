@@ -168,6 +168,39 @@ public sealed class SearchTogetherTests
         VectorKernels.Dots(bytes[0], bytes[1], bytes[2], bytes[3], ir, lr);
         Assert.Equal(lq, l);
         Assert.Equal(lr, m);
+
+        // One row against four queries (the AVX2 hosts' form): each result equals the one-query kernel's for that row.
+        var (q3, q4) = (Floats(), Floats());
+        var four = new float[4];
+        var fourLong = new long[4];
+        var quads = 0;
+        for (var row = 0; row < 4; row++)
+        {
+            if (VectorKernels.TrySquaredDistances(rows[row], q, r, q3, q4, four))
+            {
+                quads++;
+                foreach (var (query, j) in new[] { q, r, q3, q4 }.Select((v, j) => (v, j)))
+                    Assert.Equal(BitConverter.SingleToInt32Bits(VectorKernels.SquaredDistance(rows[row], query)), BitConverter.SingleToInt32Bits(four[j]));
+            }
+            var (h3, h4) = (VectorKernels.SplitPairs<float>([.. q3.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock),
+                VectorKernels.SplitPairs<float>([.. q4.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+            if (VectorKernels.TryDots(halves[row], hq, hr, h3, h4, four))
+            {
+                quads++;
+                foreach (var (query, j) in new[] { hq, hr, h3, h4 }.Select((v, j) => (v, j)))
+                    Assert.Equal(BitConverter.SingleToInt32Bits(VectorKernels.Dot(halves[row], query)), BitConverter.SingleToInt32Bits(four[j]));
+            }
+            var (i3, i4) = (VectorKernels.SplitPairs<short>([.. q3.Select(v => (short)(v * 8000))], VectorKernels.ByteBlock),
+                VectorKernels.SplitPairs<short>([.. q4.Select(v => (short)(v * -8000))], VectorKernels.ByteBlock));
+            if (VectorKernels.TryDots(bytes[row], iq, ir, i3, i4, fourLong))
+            {
+                quads++;
+                foreach (var (query, j) in new[] { iq, ir, i3, i4 }.Select((v, j) => (v, j)))
+                    Assert.Equal(VectorKernels.Dot(bytes[row], query), fourLong[j]);
+            }
+        }
+        // Lengths of whole steps use a shared-row form on every host: the four-query one without AVX-512.
+        if (n % 64 == 0 && !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) Assert.Equal(12, quads);
     }
 
     [Fact]

@@ -159,6 +159,18 @@ public static class KernelBench
             h.AsSpan((r + 2) * dim, dim), h.AsSpan((r + 3) * dim, dim), qh.Span, d));
         T("u8 Dots", dim, r => VectorKernels.Dots(u.AsSpan(r * dim, dim), u.AsSpan((r + 1) * dim, dim),
             u.AsSpan((r + 2) * dim, dim), u.AsSpan((r + 3) * dim, dim), qi.Span, l));
+        // Two queries a call (searches answered together): bytes of rows scored, counting each row once per query.
+        var e = new float[4];
+        var m = new long[4];
+        using var qf2 = Copy(q.Reverse().ToArray());
+        using var qi2 = Copy(VectorKernels.SplitPairs<short>(q.Reverse().Select(v => (short)(v * 32767)).ToArray(), VectorKernels.ByteBlock));
+        using var qh2 = Copy(VectorKernels.SplitPairs<float>([.. q.Reverse().Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+        T("fp32 two queries", 8 * dim, r => VectorKernels.SquaredDistances(f.AsSpan(r * dim, dim), f.AsSpan((r + 1) * dim, dim),
+            f.AsSpan((r + 2) * dim, dim), f.AsSpan((r + 3) * dim, dim), qf.Span, qf2.Span, d, e));
+        T("fp16 two queries", 4 * dim, r => VectorKernels.Dots(h.AsSpan(r * dim, dim), h.AsSpan((r + 1) * dim, dim),
+            h.AsSpan((r + 2) * dim, dim), h.AsSpan((r + 3) * dim, dim), qh.Span, qh2.Span, d, e));
+        T("u8 two queries", 2 * dim, r => VectorKernels.Dots(u.AsSpan(r * dim, dim), u.AsSpan((r + 1) * dim, dim),
+            u.AsSpan((r + 2) * dim, dim), u.AsSpan((r + 3) * dim, dim), qi.Span, qi2.Span, l, m));
         Console.WriteLine(sink > 0 ? "" : "?");
     }
 

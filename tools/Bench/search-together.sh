@@ -4,7 +4,7 @@
 # Usage: tools/Bench/search-together.sh [output folder]   (default /tmp/alexnet-search-together). Needs about 4 GB.
 set -eu
 out=${1:-/tmp/alexnet-search-together}
-port=${PORT:-5081}
+port=${PORT:-5197}
 n=${N:-100000}
 mkdir -p "$out"
 cd "$(dirname "$0")/../.."
@@ -28,6 +28,7 @@ for storage in Float32 Float16 Int8; do
       ASPNETCORE_URLS="http://127.0.0.1:$port" dotnet bin/Release/net10.0/linux-x64/AlexNet.Api.dll > "$out/api.log" 2>&1 &
     pid=$!
     for i in $(seq 1 300); do curl -sf "127.0.0.1:$port/health/ready" > /dev/null && break; sleep 1; done
+    curl -sf "127.0.0.1:$port/health/ready" > /dev/null || { echo "the service did not start:"; tail -5 "$out/api.log"; exit 1; }
     if [ "$max" = 16 ]; then c=1,4,16; else c=16; fi
     $bench http-search --url "http://127.0.0.1:$port" --n "$n" --concurrency $c --seconds 10
     kill "$pid"; wait "$pid" 2>/dev/null || true

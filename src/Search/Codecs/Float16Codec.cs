@@ -61,6 +61,22 @@ readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCod
         (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (e[0], e[1], e[2], e[3]);
     }
 
+    public void Kernel4x4(in Float16Codec b, in Float16Codec c, in Float16Codec d, ReadOnlySpan<Half> x0, ReadOnlySpan<Half> x1, ReadOnlySpan<Half> x2, ReadOnlySpan<Half> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        Four<float> t = default;
+        for (var r = 0; r < 4; r++)
+        {
+            if (!VectorKernels.TryDots(r switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 }, split.Span, b.Split.Span, c.Split.Span, d.Split.Span, t))
+            {
+                Kernel4x2(b, x0, x1, x2, x3, raw, rawB);
+                c.Kernel4x2(d, x0, x1, x2, x3, rawC, rawD);
+                return;
+            }
+            (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0], t[1], t[2], t[3]);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)(parameters[i] - 2.0 * raw + squaredNorm);
 }

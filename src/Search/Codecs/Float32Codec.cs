@@ -36,5 +36,21 @@ readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, fl
         (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (e[0], e[1], e[2], e[3]);
     }
 
+    public void Kernel4x4(in Float32Codec b, in Float32Codec c, in Float32Codec d, ReadOnlySpan<float> x0, ReadOnlySpan<float> x1, ReadOnlySpan<float> x2, ReadOnlySpan<float> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        Four<float> t = default;
+        for (var r = 0; r < 4; r++)
+        {
+            if (!VectorKernels.TrySquaredDistances(r switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 }, values.Span, b.Values.Span, c.Values.Span, d.Values.Span, t))
+            {
+                Kernel4x2(b, x0, x1, x2, x3, raw, rawB);
+                c.Kernel4x2(d, x0, x1, x2, x3, rawC, rawD);
+                return;
+            }
+            (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0], t[1], t[2], t[3]);
+        }
+    }
+
     public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)raw;   // a cast: inlined unasked
 }

@@ -39,6 +39,12 @@ interface IRowCodec<TSelf, TCode> where TSelf : struct, IRowCodec<TSelf, TCode> 
     void Kernel4x2(in TSelf other, ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3,
         Span<double> raw, Span<double> rawOther);
 
+    /// <summary><see cref="Kernel4"/> for this query and <paramref name="b"/>, <paramref name="c"/>, <paramref name="d"/>
+    /// into raw, rawB, rawC, rawD, each row read once for the four where the kernels allow (AVX2), else two
+    /// <see cref="Kernel4x2"/> calls; bit for bit the same results as four <see cref="Kernel4"/> calls.</summary>
+    void Kernel4x4(in TSelf b, in TSelf c, in TSelf d, ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD);
+
     /// <summary>The storage's squared distance of row i of a block's run of rows, from its kernel result and the run's
     /// per-row parameters (<see cref="ParametersPerRow"/> values a row, row i's at <paramref name="i"/> x that).</summary>
     float Distance(double raw, ReadOnlySpan<float> parameters, int i);

@@ -69,6 +69,22 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
         (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (others[0] * s, others[1] * s, others[2] * s, others[3] * s);
     }
 
+    public void Kernel4x4(in Int8Codec b, in Int8Codec c, in Int8Codec d, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, ReadOnlySpan<byte> x2, ReadOnlySpan<byte> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        Four<long> t = default;
+        for (var r = 0; r < 4; r++)
+        {
+            if (!VectorKernels.TryDots(r switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 }, int16.Span, b.Int16.Span, c.Int16.Span, d.Int16.Span, t))
+            {
+                Kernel4x2(b, x0, x1, x2, x3, raw, rawB);
+                c.Kernel4x2(d, x0, x1, x2, x3, rawC, rawD);
+                return;
+            }
+            (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0] * int16Scale, t[1] * b.Int16Scale, t[2] * c.Int16Scale, t[3] * d.Int16Scale);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Distance(double raw, ReadOnlySpan<float> parameters, int i) =>
         (float)(parameters[3 * i + 2] - 2 * (parameters[3 * i] * sum + parameters[3 * i + 1] * raw) + squaredNorm);
