@@ -145,6 +145,12 @@ public sealed class GalleryOptions
     [Range(1, 1000)] public int RerankFactor { get; set; } = 10;
     /// <summary>Threads one search scans with (each takes partitions of the rows as it comes free). 0: one per core.</summary>
     [Range(0, 1024)] public int SearchThreads { get; set; }
+    /// <summary>Most searches answered by one pass over the index (searches that arrive while a pass runs share the
+    /// next one: one read of the rows for all of them; answers are the same as alone). 1: each search alone.</summary>
+    [Range(1, 256)] public int SearchBatchMax { get; set; } = 16;
+    /// <summary>How long a pass waits for SearchBatchMax searches before it starts. 0: no wait, a pass takes the
+    /// searches that queued while the previous one ran.</summary>
+    [Range(0, 100)] public int SearchBatchDelayMs { get; set; }
 }
 
 /// <summary>The "Cache" section: recent answers by image bytes, model and options.</summary>

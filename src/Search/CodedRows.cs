@@ -31,7 +31,13 @@ abstract class CodedRows
     /// <summary>Rows [0, count) except <paramref name="skip"/> (-1 for none): at most a short list of the nearest, by
     /// their exact distance, nearest first (the caller keeps <paramref name="take"/>).</summary>
     public abstract Candidate[] Search(ReadOnlySpan<float> query, int count, int skip, int take, int rerankFactor, int threads);
+
+    /// <summary>Several searches in one pass over the rows: answer j equals <see cref="Search"/>'s for query j, bit for bit.</summary>
+    public abstract Candidate[][] SearchMany(IReadOnlyList<RowQuery> queries, int count, int rerankFactor, int threads);
 }
+
+/// <summary>One query of a pass over the rows: leave out row <see cref="Skip"/> (-1 for none), keep <see cref="Take"/>.</summary>
+readonly record struct RowQuery(float[] Query, int Skip, int Take);
 
 /// <summary>
 /// One storage's rows and scan (faiss's <c>IndexFlatCodes</c> with its <c>DistanceComputer</c>): the scan loop is
@@ -94,8 +100,9 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
         // An fp32 scan sums in another order than TensorPrimitives.Distance, so it keeps 2k for the exact re-rank (a
         // swap needs k rows within fp32 rounding of each other); a compact storage RerankFactor x k.
         var shortlist = (int)Math.Min(count, (long)take * (TCodec.ScansExactRows ? 2 : rerankFactor));
-        var values = QueryBuffers.Values(query);
-        var q = TCodec.Prepare(query, values);
+        var buffers = QueryBuffers.ForThisThread;
+        var values = buffers.Values(query);
+        var q = TCodec.Prepare(query, values, buffers);
         // Four partitions a thread, taken by the workers as they come free: a core that another tenant slows down
         // takes fewer of them instead of finishing last.
         var partitions = (int)Math.Clamp((long)count * _dim / ValuesPerPartition, 1, PartitionsPerThread * threads);
@@ -113,6 +120,96 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
         var result = Rerank.Exact(candidates, _exact, values.Span, query, take, squaredFirst: !TCodec.ScansExactRows);
         GC.KeepAlive(this);   // the blocks' finalizers must not run while spans into them are read
         return result;
+    }
+
+    /// <summary>
+    /// <see cref="Search"/> for several queries in one pass: the same partitions, each read once for all the queries.
+    /// A partition goes by in chunks of four-row steps that fit in a core's L2 cache together with the queries; each
+    /// query's kernel runs over a chunk in turn (the first brings it from memory, the others read it from cache: a
+    /// small matrix product of the chunk's rows with the queries), then each query offers the chunk's rows to its own
+    /// top list, with its own skip. A row's kernel result is the same number whichever rows share its call (see
+    /// <see cref="VectorKernels"/>), and a top list keeps the best by (distance, row) whatever the order rows come in,
+    /// so each query's candidates, short list and re-rank are those of its search alone, bit for bit.
+    /// </summary>
+    public override Candidate[][] SearchMany(IReadOnlyList<RowQuery> queries, int count, int rerankFactor, int threads)
+    {
+        var n = queries.Count;
+        var buffers = QueryBuffers.Many(n);
+        var qs = new TCodec[n];
+        var values = new Aligned<float>[n];
+        var shortlists = new int[n];
+        var skips = new int[n];
+        for (var j = 0; j < n; j++)
+        {
+            var query = queries[j];
+            shortlists[j] = (int)Math.Min(count, (long)query.Take * (TCodec.ScansExactRows ? 2 : rerankFactor));
+            skips[j] = query.Skip;
+            values[j] = buffers[j].Values(query.Query);
+            qs[j] = TCodec.Prepare(query.Query, values[j], buffers[j]);
+        }
+        var partitions = (int)Math.Clamp((long)count * _dim / ValuesPerPartition, 1, PartitionsPerThread * threads);
+        var parts = new Candidate[partitions][][];
+        if (partitions == 1) parts[0] = ScanMany(qs, 0, count, skips, shortlists);
+        else
+            Parallel.For(0, partitions, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(partitions, threads) },
+                p => parts[p] = ScanMany(qs, (int)((long)count * p / partitions), (int)((long)count * (p + 1) / partitions), skips, shortlists));
+        var results = new Candidate[n][];
+        // The re-ranks read rows anywhere in memory, each query's own: in parallel too.
+        Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, j =>
+        {
+            Candidate[] candidates = [.. parts.SelectMany(part => part[j])];
+            Array.Sort(candidates);
+            candidates = candidates[..Math.Min(candidates.Length, shortlists[j])];
+            results[j] = Rerank.Exact(candidates, _exact, values[j].Span, queries[j].Query, queries[j].Take, squaredFirst: !TCodec.ScansExactRows);
+        });
+        GC.KeepAlive(this);
+        GC.KeepAlive(buffers);
+        return results;
+    }
+
+    /// <summary><see cref="Scan"/> for several queries: rows [from, to), query j leaving out skips[j] and keeping its
+    /// keeps[j] best. Each query's kernel reads a few steps' rows before the next steps are read, while the results
+    /// are offered in <see cref="Scan"/>'s order and chunks: each query's top list sees the same rows in the same order
+    /// as in its search alone.</summary>
+    Candidate[][] ScanMany(TCodec[] qs, int from, int to, int[] skips, int[] keeps)
+    {
+        const int Chunk = 256;   // as in Scan
+        var n = qs.Length;
+        // Steps of four rows read by every query in turn: about 256 KB of rows, which stay in L2 (1 MB a core here)
+        // beside 16 queries of 16 KB while the queries' kernels read them.
+        var reuse = (int)Math.Clamp((256 << 10) / (4 * TCodec.ScanBytesPerRow(_dim)), 1, Chunk);
+        var best = new TopList[n];
+        for (var j = 0; j < n; j++) best[j] = new TopList(keeps[j]);
+        var quarter = (to - from) / 4;
+        var raw = new double[n * 4 * Chunk];
+        for (var start = 0; start < quarter; start += Chunk)
+        {
+            var steps = Math.Min(Chunk, quarter - start);
+            for (var done = 0; done < steps; done += reuse)
+            {
+                var m = Math.Min(reuse, steps - done);
+                var j = 0;
+                for (; j + 4 <= n; j += 4)   // four queries a kernel call: each row read once for the four
+                    Kernels(qs[j], qs[j + 1], qs[j + 2], qs[j + 3], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m), raw.AsSpan((j + 2) * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 3) * 4 * Chunk + 4 * done, 4 * m));
+                for (; j + 2 <= n; j += 2)   // two queries a kernel call: each row read once for both
+                    Kernels(qs[j], qs[j + 1], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
+                        raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m));
+                if (j < n) Kernels(qs[j], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m));
+            }
+            for (var j = 0; j < n; j++)
+                for (var s = 0; s < 4; s++) Offer(qs[j], from + s * quarter + start, steps, raw.AsSpan(j * 4 * Chunk, 4 * Chunk), s, skips[j], best[j]);
+        }
+        for (var j = 0; j < n; j++)   // the last rows one by one, as Scan does
+            for (var row = from + 4 * quarter; row < to; row++)
+            {
+                Kernels(qs[j], row, 0, 1, raw.AsSpan(j * 4 * Chunk, 4));   // the same row four times
+                Offer(qs[j], row, 1, raw.AsSpan(j * 4 * Chunk, 4), 0, skips[j], best[j]);
+            }
+        var kept = new Candidate[n][];
+        for (var j = 0; j < n; j++) kept[j] = best[j].ToArray();
+        return kept;
     }
 
     /// <summary>Rows [from, to) except <paramref name="skip"/>: the <paramref name="keep"/> best by the storage's
@@ -150,6 +247,31 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
         {
             var r = first + i;
             q.Kernel4(_codes.Row(r), _codes.Row(r + spacing), _codes.Row(r + 2 * spacing), _codes.Row(r + 3 * spacing), raw.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary><see cref="Kernels(in TCodec, int, int, int, Span{double})"/> for two queries at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(in TCodec q, in TCodec r, int first, int spacing, int steps, Span<double> rawQ, Span<double> rawR)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            var row = first + i;
+            q.Kernel4x2(r, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
+                rawQ.Slice(4 * i, 4), rawR.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary><see cref="Kernels(in TCodec, int, int, int, Span{double})"/> for four queries at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Kernels(in TCodec a, in TCodec b, in TCodec c, in TCodec d, int first, int spacing, int steps,
+        Span<double> rawA, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            var row = first + i;
+            a.Kernel4x4(b, c, d, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
+                rawA.Slice(4 * i, 4), rawB.Slice(4 * i, 4), rawC.Slice(4 * i, 4), rawD.Slice(4 * i, 4));
         }
     }
 

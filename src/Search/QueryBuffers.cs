@@ -19,17 +19,37 @@ readonly struct Aligned<T>(T[] array, int offset, int length) where T : unmanage
     }
 }
 
-/// <summary>The query's buffers, kept by the calling thread for its next search: a search runs on one thread, which
-/// holds its query until it returns, and fresh pinned arrays cost ~20 us each. The codecs keep their own forms the
-/// same way.</summary>
-static class QueryBuffers
+/// <summary>One query's buffers: its aligned fp32 copy and the forms a codec prepares from it (fp32 for fp16's split
+/// layout, int16 for int8's). Fresh pinned arrays cost ~20 us each, so they are kept: a single search uses the calling
+/// thread's <see cref="ForThisThread"/> (a search runs on one thread, which holds its query until it returns); a search
+/// of several queries at once keeps one set a query (<see cref="Many"/>).</summary>
+sealed class QueryBuffers
 {
-    [ThreadStatic] static float[]? t_values;
+    [ThreadStatic] static QueryBuffers? t_one;
+    [ThreadStatic] static List<QueryBuffers>? t_many;
+
+    float[]? _values;
+    /// <summary>A codec's fp32 form of the query (<see cref="Codecs.Float16Codec"/>).</summary>
+    public float[]? Floats;
+    /// <summary>A codec's int16 form of the query (<see cref="Codecs.Int8Codec"/>).</summary>
+    public short[]? Shorts;
+
+    /// <summary>The calling thread's buffers for one search.</summary>
+    public static QueryBuffers ForThisThread => t_one ??= new();
+
+    /// <summary>The calling thread's buffers for <paramref name="n"/> queries searched together (none of them
+    /// <see cref="ForThisThread"/>), held until its next call.</summary>
+    public static List<QueryBuffers> Many(int n)
+    {
+        var many = t_many ??= [];
+        while (many.Count < n) many.Add(new());
+        return many;
+    }
 
     /// <summary>An aligned fp32 copy of the query (what the fp32 kernel and the short list's re-rank read).</summary>
-    public static Aligned<float> Values(ReadOnlySpan<float> query)
+    public Aligned<float> Values(ReadOnlySpan<float> query)
     {
-        var values = Aligned<float>.In(ref t_values, query.Length);
+        var values = Aligned<float>.In(ref _values, query.Length);
         query.CopyTo(values.Span);
         return values;
     }

@@ -3,6 +3,10 @@ namespace AlexNet.Search;
 /// <summary>A gallery image's distance from the query in feature space.</summary>
 public readonly record struct Neighbour(long Id, float Distance);
 
+/// <summary>One query of a search of several at once (<see cref="FeatureIndex.Search(IReadOnlyList{SearchQuery})"/>):
+/// the k nearest to <see cref="Vector"/>, leaving out <see cref="Exclude"/>.</summary>
+public readonly record struct SearchQuery(float[] Vector, int K, long? Exclude = null);
+
 /// <summary>How <see cref="FeatureIndex"/> stores the vectors that a search scans (one codec each, in Codecs/).</summary>
 public enum VectorStorage
 {

@@ -159,6 +159,32 @@ public static class KernelBench
             h.AsSpan((r + 2) * dim, dim), h.AsSpan((r + 3) * dim, dim), qh.Span, d));
         T("u8 Dots", dim, r => VectorKernels.Dots(u.AsSpan(r * dim, dim), u.AsSpan((r + 1) * dim, dim),
             u.AsSpan((r + 2) * dim, dim), u.AsSpan((r + 3) * dim, dim), qi.Span, l));
+        // Two queries a call (searches answered together; AVX-512 only, elsewhere two one-query calls): bytes of rows
+        // scored, counting each row once per query.
+        var e = new float[4];
+        var m = new long[4];
+        using var qf2 = Copy(q.Reverse().ToArray());
+        using var qi2 = Copy(VectorKernels.SplitPairs<short>(q.Reverse().Select(v => (short)(v * 32767)).ToArray(), VectorKernels.ByteBlock));
+        using var qh2 = Copy(VectorKernels.SplitPairs<float>([.. q.Reverse().Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+        T("fp32 two queries", 8 * dim, r => VectorKernels.SquaredDistances(f.AsSpan(r * dim, dim), f.AsSpan((r + 1) * dim, dim),
+            f.AsSpan((r + 2) * dim, dim), f.AsSpan((r + 3) * dim, dim), qf.Span, qf2.Span, d, e));
+        T("fp16 two queries", 4 * dim, r => VectorKernels.Dots(h.AsSpan(r * dim, dim), h.AsSpan((r + 1) * dim, dim),
+            h.AsSpan((r + 2) * dim, dim), h.AsSpan((r + 3) * dim, dim), qh.Span, qh2.Span, d, e));
+        T("u8 two queries", 2 * dim, r => VectorKernels.Dots(u.AsSpan(r * dim, dim), u.AsSpan((r + 1) * dim, dim),
+            u.AsSpan((r + 2) * dim, dim), u.AsSpan((r + 3) * dim, dim), qi.Span, qi2.Span, l, m));
+        // One row against four queries (the AVX2 form): bytes of rows scored, each row counted once per query.
+        using var qf3 = Copy(q.Select(v => v * 0.5f).ToArray());
+        using var qf4 = Copy(q.Select(v => v + 0.25f).ToArray());
+        using var qh3 = Copy(VectorKernels.SplitPairs<float>([.. q.Select(v => 0.5f * v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+        using var qh4 = Copy(VectorKernels.SplitPairs<float>([.. q.Select(v => (v + 0.25f) * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock));
+        using var qi3 = Copy(VectorKernels.SplitPairs<short>(q.Select(v => (short)(v * 16000)).ToArray(), VectorKernels.ByteBlock));
+        using var qi4 = Copy(VectorKernels.SplitPairs<short>(q.Select(v => (short)(v * -16000)).ToArray(), VectorKernels.ByteBlock));
+        if (VectorKernels.TrySquaredDistances(f.AsSpan(0, dim), qf.Span, qf2.Span, qf3.Span, qf4.Span, d))
+        {
+            T("fp32 row x four queries", 16 * dim, r => { for (var j = 0; j < 4; j++) VectorKernels.TrySquaredDistances(f.AsSpan((r + j) * dim, dim), qf.Span, qf2.Span, qf3.Span, qf4.Span, d); });
+            T("fp16 row x four queries", 8 * dim, r => { for (var j = 0; j < 4; j++) VectorKernels.TryDots(h.AsSpan((r + j) * dim, dim), qh.Span, qh2.Span, qh3.Span, qh4.Span, d); });
+            T("u8 row x four queries", 4 * dim, r => { for (var j = 0; j < 4; j++) VectorKernels.TryDots(u.AsSpan((r + j) * dim, dim), qi.Span, qi2.Span, qi3.Span, qi4.Span, l); });
+        }
         Console.WriteLine(sink > 0 ? "" : "?");
     }
 

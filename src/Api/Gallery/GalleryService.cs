@@ -25,6 +25,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     IConfiguration configuration, IHostEnvironment env, ILogger<GalleryService> log) : IDisposable
 {
     readonly GalleryOptions _options = options.Value;
+    readonly SearchCoalescer _searches = new(options.Value.SearchBatchMax, TimeSpan.FromMilliseconds(options.Value.SearchBatchDelayMs));
     readonly Lock _lock = new();   // held while a generation is published or changes are applied, so none lands between
     readonly Lock _applying = new();   // one catch-up at a time
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
@@ -522,7 +523,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     /// <summary>The k nearest gallery images to <paramref name="query"/>, a vector of <paramref name="generation"/>'s
     /// model, among that generation's vectors.</summary>
     public (GalleryEntry Entry, float Distance)[] Search(Generation generation, float[] query, int k) =>
-        Describe(generation.Searchable.Search(query, k));
+        Describe(_searches.Search(generation.Searchable, query, k));
 
     /// <summary>The k nearest gallery images to gallery image <paramref name="id"/> (itself left out) in the generation
     /// now serving, and the model whose vectors were compared; null when there is no such image.</summary>
@@ -530,7 +531,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     {
         var current = Current;
         var index = current.Searchable;
-        return index.Get(id) is { } vector ? (current.Fingerprint, Describe(index.Search(vector, k, exclude: id))) : null;
+        return index.Get(id) is { } vector ? (current.Fingerprint, Describe(_searches.Search(index, vector, k, exclude: id))) : null;
     }
 
     (GalleryEntry Entry, float Distance)[] Describe(Neighbour[] hits)

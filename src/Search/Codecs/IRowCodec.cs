@@ -25,14 +25,25 @@ interface IRowCodec<TSelf, TCode> where TSelf : struct, IRowCodec<TSelf, TCode> 
     /// <summary>Writes <paramref name="vector"/>'s code and its per-row parameters.</summary>
     static abstract void Encode(ReadOnlySpan<float> vector, Span<TCode> code, Span<float> parameters);
 
-    /// <summary>The query prepared for this storage's kernel, in buffers the calling thread keeps for its next search
-    /// (a search runs on one thread, which holds its query until it returns). <paramref name="values"/> is the query's
-    /// 64-byte aligned fp32 copy (<see cref="QueryBuffers"/>).</summary>
-    static abstract TSelf Prepare(ReadOnlySpan<float> query, Aligned<float> values);
+    /// <summary>The query prepared for this storage's kernel, in <paramref name="buffers"/> (the query's, kept for a later
+    /// search: see <see cref="QueryBuffers"/>). <paramref name="values"/> is the query's 64-byte aligned fp32 copy.</summary>
+    static abstract TSelf Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers);
 
     /// <summary>raw[r] = the kernel's result for row r of four (distances_batch_4): the squared distance, or the dot
     /// product with the query that <see cref="Distance"/> turns into one.</summary>
     void Kernel4(ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3, Span<double> raw);
+
+    /// <summary><see cref="Kernel4"/> for this query into <paramref name="raw"/> and for <paramref name="other"/> into
+    /// <paramref name="rawOther"/>, each row read once for both (searches answered together); bit for bit the same
+    /// results as two <see cref="Kernel4"/> calls.</summary>
+    void Kernel4x2(in TSelf other, ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3,
+        Span<double> raw, Span<double> rawOther);
+
+    /// <summary><see cref="Kernel4"/> for this query and <paramref name="b"/>, <paramref name="c"/>, <paramref name="d"/>
+    /// into raw, rawB, rawC, rawD, each row read once for the four where the kernels allow (AVX2), else two
+    /// <see cref="Kernel4x2"/> calls; bit for bit the same results as four <see cref="Kernel4"/> calls.</summary>
+    void Kernel4x4(in TSelf b, in TSelf c, in TSelf d, ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD);
 
     /// <summary>The storage's squared distance of row i of a block's run of rows, from its kernel result and the run's
     /// per-row parameters (<see cref="ParametersPerRow"/> values a row, row i's at <paramref name="i"/> x that).</summary>

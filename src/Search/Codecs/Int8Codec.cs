@@ -12,7 +12,9 @@ namespace AlexNet.Search.Codecs;
 /// </summary>
 readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, double squaredNorm) : IRowCodec<Int8Codec, byte>
 {
-    [ThreadStatic] static short[]? t_int16;
+    /// <summary>The query as the kernel reads it, and its scale (for a partner query's <see cref="Kernel4x2"/>).</summary>
+    Aligned<short> Int16 => int16;
+    double Int16Scale => int16Scale;
 
     public static bool ScansExactRows => false;
     public static int ParametersPerRow => 3;   // offset, scale, |dequantised row|^2
@@ -34,12 +36,12 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
         (parameters[0], parameters[1], parameters[2]) = (min, scale, (float)norm);
     }
 
-    public static Int8Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values)
+    public static Int8Codec Prepare(ReadOnlySpan<float> query, Aligned<float> values, QueryBuffers buffers)
     {
         var n = query.Length;
         var max = TensorPrimitives.MaxMagnitude(query);
         var scale = max > 0 && float.IsFinite(max) ? max / 32767.0 : 1;
-        var buffer = Aligned<short>.In(ref t_int16, n);
+        var buffer = Aligned<short>.In(ref buffers.Shorts, n);
         var int16 = buffer.Span;
         var inverse = 1 / scale;
         for (var i = 0; i < n; i++)
@@ -54,6 +56,33 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
         Four<long> dots = default;
         VectorKernels.Dots(x0, x1, x2, x3, int16.Span, dots);
         (raw[0], raw[1], raw[2], raw[3]) = (dots[0] * int16Scale, dots[1] * int16Scale, dots[2] * int16Scale, dots[3] * int16Scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Kernel4x2(in Int8Codec other, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, ReadOnlySpan<byte> x2, ReadOnlySpan<byte> x3,
+        Span<double> raw, Span<double> rawOther)
+    {
+        Four<long> dots = default, others = default;
+        VectorKernels.Dots(x0, x1, x2, x3, int16.Span, other.Int16.Span, dots, others);
+        (raw[0], raw[1], raw[2], raw[3]) = (dots[0] * int16Scale, dots[1] * int16Scale, dots[2] * int16Scale, dots[3] * int16Scale);
+        var s = other.Int16Scale;
+        (rawOther[0], rawOther[1], rawOther[2], rawOther[3]) = (others[0] * s, others[1] * s, others[2] * s, others[3] * s);
+    }
+
+    public void Kernel4x4(in Int8Codec b, in Int8Codec c, in Int8Codec d, ReadOnlySpan<byte> x0, ReadOnlySpan<byte> x1, ReadOnlySpan<byte> x2, ReadOnlySpan<byte> x3,
+        Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        Four<long> t = default;
+        for (var r = 0; r < 4; r++)
+        {
+            if (!VectorKernels.TryDots(r switch { 0 => x0, 1 => x1, 2 => x2, _ => x3 }, int16.Span, b.Int16.Span, c.Int16.Span, d.Int16.Span, t))
+            {
+                Kernel4x2(b, x0, x1, x2, x3, raw, rawB);
+                c.Kernel4x2(d, x0, x1, x2, x3, rawC, rawD);
+                return;
+            }
+            (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0] * int16Scale, t[1] * b.Int16Scale, t[2] * c.Int16Scale, t[3] * d.Int16Scale);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using AlexNet.Search;
+
+namespace AlexNet.Bench;
+
+/// <summary>
+/// Search queries per second at several concurrencies, in process, for each storage (issue 19): closed loops of c
+/// callers through one <see cref="SearchCoalescer"/> (searches that arrive together answered by one pass), and for
+/// comparison c callers each searching alone (<see cref="FeatureIndex.Search(ReadOnlySpan{float}, int, long?)"/>).
+/// Every answer is compared, ids and distance bits, with the same query's answer searched alone before the timing.
+/// The rows are those of <see cref="SearchBench"/> (post-ReLU, around 500 centres, seed N).
+/// </summary>
+public static class ConcurrentSearchBench
+{
+    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages)
+    {
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        foreach (var storage in storages)
+        {
+            var rng = new Random(n);
+            var centres = Enumerable.Range(0, 500).Select(_ => Noise(rng, dim, 1f)).ToArray();
+            float[] Row() { var c = centres[rng.Next(centres.Length)]; var x = Noise(rng, dim, 0.7f); for (var i = 0; i < dim; i++) x[i] = MathF.Max(0, x[i] + c[i]); return x; }
+            var queries = Enumerable.Range(0, 64).Select(_ => Row()).ToArray();
+            var index = new FeatureIndex(dim, storage, threads: threads);
+            rng = new Random(n + 1);
+            for (var id = 0; id < n; id++) index.Add(id, Row());
+            // Every third query leaves out a row (its own nearest), as GET /api/gallery/{id}/similar does.
+            var excludes = queries.Select((q, i) => i % 3 == 0 ? index.Search(q, 1)[0].Id : (long?)null).ToArray();
+            var alone = queries.Select((q, i) => index.Search(q, k, excludes[i])).ToArray();
+            Console.WriteLine($"N {n:N0} x {dim} {storage}, k {k}, {threads} scan threads, max group {maxGroup}, delay {delayMs} ms " +
+                $"({DateTime.UtcNow:HH:mm:ss} UTC, load average {File.ReadAllText("/proc/loadavg")[..14]})");
+            double? one = null;
+            foreach (var c in concurrencies)
+            {
+                var coalescer = new SearchCoalescer(maxGroup, TimeSpan.FromMilliseconds(delayMs));
+                Closed(c, 0.3 * seconds, (i) => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);   // warm-up
+                var passes = coalescer.Passes;
+                var searches = coalescer.Searches;
+                var cpu = Cpu();
+                var (qps, p50, p99, wrong) = Closed(c, seconds, i => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);
+                one ??= qps;
+                var answered = coalescer.Searches - searches;
+                var group = answered / (double)Math.Max(1, coalescer.Passes - passes);
+                Console.WriteLine($"  together concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2} of concurrency {concurrencies[0]}  " +
+                    $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / answered,6:F1} ms/query  mean group {group,5:F2}  " +
+                    $"answers differing from alone: {wrong}");
+            }
+            foreach (var c in concurrencies.Where(c => c > 1))
+            {
+                var cpu = Cpu();
+                var (qps, p50, p99, wrong) = Closed(c, seconds, i => index.Search(queries[i], k, excludes[i]), queries.Length, alone);
+                Console.WriteLine($"  each alone concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2}  p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  " +
+                    $"CPU {(Cpu() - cpu) / (qps * seconds),6:F1} ms/query  differing: {wrong}");
+            }
+            index = null;
+            GC.Collect();
+        }
+    }
+
+    /// <summary>c callers, each on its own thread, searching query after query for the given time: queries per second,
+    /// latency p50 and p99, and how many answers differ from <paramref name="alone"/>.</summary>
+    static (double Qps, double P50, double P99, int Wrong) Closed(int c, double seconds, Func<int, Neighbour[]> search, int queries, Neighbour[][] alone)
+    {
+        var latencies = new List<double>[c];
+        var wrong = 0;
+        var stop = Stopwatch.StartNew();
+        var callers = Enumerable.Range(0, c).Select(t => new Thread(() =>
+        {
+            var mine = latencies[t] = [];
+            for (var m = 0; stop.Elapsed.TotalSeconds < seconds; m++)
+            {
+                var i = (t * 17 + m * 5) % queries;
+                var sw = Stopwatch.StartNew();
+                var hits = search(i);
+                mine.Add(sw.Elapsed.TotalMilliseconds);
+                if (!Same(hits, alone[i])) Interlocked.Increment(ref wrong);
+            }
+        })).ToList();
+        callers.ForEach(t => t.Start());
+        callers.ForEach(t => t.Join());
+        var elapsed = stop.Elapsed.TotalSeconds;
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        return (all.Length / elapsed, all[all.Length / 2], all[Math.Min(all.Length - 1, (int)(0.99 * all.Length))], wrong);
+    }
+
+    /// <summary>This process's CPU time (user + system) in ms: per answered query, a measure of work that other
+    /// tenants' load changes less than wall time.</summary>
+    static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+
+    static bool Same(Neighbour[] a, Neighbour[] b) =>
+        a.Length == b.Length && a.Zip(b).All(p => p.First.Id == p.Second.Id &&
+            BitConverter.SingleToInt32Bits(p.First.Distance) == BitConverter.SingleToInt32Bits(p.Second.Distance));
+
+    static float[] Noise(Random rng, int n, float scale)
+    {
+        var x = new float[n];
+        for (var i = 0; i < n; i++) x[i] = scale * (rng.NextSingle() + rng.NextSingle() + rng.NextSingle() - 1.5f) * 2;
+        return x;
+    }
+}
