@@ -21,7 +21,7 @@ namespace AlexNet.Search;
 /// Removal moves the last row into the hole, so rows stay dense. Ties go to the earlier row. Thread-safe: searches
 /// share a read lock, changes take the write lock.
 /// </summary>
-public sealed class FeatureIndex
+public sealed class FeatureIndex : IVectorIndex
 {
     /// <summary>Rows per storage block: 16 MB of fp32 at 4096 dimensions. The first block grows from 64 rows.</summary>
     public const int BlockRows = 1024;

@@ -53,7 +53,7 @@ public sealed class SearchCoalescer
     /// <summary>The k nearest rows of <paramref name="index"/> to <paramref name="query"/>, leaving out
     /// <paramref name="exclude"/>: <see cref="FeatureIndex.Search(ReadOnlySpan{float}, int, long?)"/>'s answer, answered
     /// together with the searches that arrive with it.</summary>
-    public Neighbour[] Search(FeatureIndex index, ReadOnlySpan<float> query, int k, long? exclude = null, CancellationToken cancellationToken = default)
+    public Neighbour[] Search(IVectorIndex index, ReadOnlySpan<float> query, int k, long? exclude = null, CancellationToken cancellationToken = default)
     {
         if (query.Length != index.Dim) throw new ArgumentException($"The index holds {index.Dim}-d vectors, the query is {query.Length}-d.", nameof(query));
         cancellationToken.ThrowIfCancellationRequested();
@@ -146,15 +146,15 @@ public sealed class SearchCoalescer
         _queue[0].Signal.Set();
     }
 
-    int Same(FeatureIndex index) => _queue.Count(p => ReferenceEquals(p.Index, index));
+    int Same(IVectorIndex index) => _queue.Count(p => ReferenceEquals(p.Index, index));
 
     enum State { Queued, Leading, Taken, Done }
 
     /// <summary>One caller's search. <see cref="State"/> changes under the coalescer's lock; the caller reads its answer
     /// after <see cref="Signal"/> (never disposed: a pass may set it after its caller has gone).</summary>
-    sealed class Pending(FeatureIndex index, SearchQuery query)
+    sealed class Pending(IVectorIndex index, SearchQuery query)
     {
-        public FeatureIndex Index { get; } = index;
+        public IVectorIndex Index { get; } = index;
         public SearchQuery Query { get; } = query;
         public volatile State State;
         public readonly ManualResetEventSlim Signal = new();

@@ -95,7 +95,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     /// <paramref name="waitForStore"/>: while a database server cannot be reached, say so in readiness and retry (at
     /// start) instead of failing (a reload is refused with 503).
     /// </summary>
-    public void SwitchModel(OnnxClassifier next, Action<FeatureIndex?> publish, bool waitForStore = false)
+    public void SwitchModel(OnnxClassifier next, Action<IVectorIndex?> publish, bool waitForStore = false)
     {
         var store = _store ?? throw new InvalidOperationException("The gallery is not open.");
         for (var attempt = 1; ; attempt++)
@@ -120,7 +120,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         }
     }
 
-    void Switch(IGalleryStore store, OnnxClassifier next, Action<FeatureIndex?> publish)
+    void Switch(IGalleryStore store, OnnxClassifier next, Action<IVectorIndex?> publish)
     {
         var model = next.Model;
         var watch = Stopwatch.StartNew();
@@ -136,7 +136,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                 if (++skipped <= 10) log.LogWarning("Gallery {Path}: row {Id} does not read ({Why}); it is left out.", Location, id, why);
             });
             if (skipped > 0) log.LogWarning("Gallery {Path}: {Skipped} rows left out because they do not read.", Location, skipped);
-            var index = model.HasFeatures ? new FeatureIndex(model.FeatureDim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads) : null;
+            var index = model.HasFeatures ? NewIndex(model.FeatureDim) : null;
             _entries.Clear();
             _missing.Clear();
             _failed.Clear();
@@ -162,6 +162,9 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
                 watch.ElapsedMilliseconds - open, late, snapshot.Sequence);
         }
     }
+
+    /// <summary>Where a model's vectors are kept and searched: this process's memory (see <see cref="IVectorIndex"/>).</summary>
+    IVectorIndex NewIndex(int dim) => new FeatureIndex(dim, _options.SearchStorage, _options.RerankFactor, _options.SearchThreads);
 
     static bool IsStale(GalleryRecord r, ModelInfo model) => r.Fingerprint != model.Fingerprint || r.Features.Length != model.FeatureDim;
 
@@ -258,7 +261,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
             }
     }
 
-    void Apply(GalleryChange c, FeatureIndex? index)
+    void Apply(GalleryChange c, IVectorIndex? index)
     {
         switch (c.Kind)
         {

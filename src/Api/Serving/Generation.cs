@@ -16,7 +16,7 @@ public sealed class Generation : IDisposable
     int _disposed;
 
     /// <param name="index">Null for a model without features (a profiled third-party classifier): no gallery search.</param>
-    public Generation(OnnxClassifier classifier, FeatureIndex? index)
+    public Generation(OnnxClassifier classifier, IVectorIndex? index)
     {
         Classifier = classifier;
         Index = index;
@@ -26,10 +26,10 @@ public sealed class Generation : IDisposable
     public ModelInfo Model => Classifier.Model;
     /// <summary>The model's fingerprint: the identity of the vectors in <see cref="Index"/>.</summary>
     public string Fingerprint => Classifier.Model.Fingerprint;
-    public FeatureIndex? Index { get; }
+    public IVectorIndex? Index { get; }
 
     /// <summary>The index, or a refusal when this model gives no features.</summary>
-    public FeatureIndex Searchable => Index ?? throw RefusedException.NoFeatures(Model.FileName);
+    public IVectorIndex Searchable => Index ?? throw RefusedException.NoFeatures(Model.FileName);
 
     /// <summary>Takes a reference for one in-flight use; false once the generation is gone (read the holder again).</summary>
     public bool TryAddRef()
