@@ -19,6 +19,7 @@ public static class OipRegistration
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, uploads.Value.MaxRequestBytes);   // gRPC's default is 4 MB
             grpc.MaxSendMessageSize = null;   // features of 16 images are 256 KB for the paper's model
+            grpc.IgnoreUnknownServices = true;   // no catch-all route: other paths are the REST routes' (a gRPC client gets UNIMPLEMENTED)
         });
         GrpcListener.Listen(builder);
         return builder;
