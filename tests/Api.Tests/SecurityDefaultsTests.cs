@@ -24,7 +24,9 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
     static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field,
         // The Open Inference Protocol's: the served model's name and version (compared with the configured ones, never
         // opened), and its JSON request (tensors by name and their data, never a location).
-        "name", "version", "parameters", "inputs", "outputs"];
+        "name", "version", "parameters", "inputs", "outputs",
+        // A served model's name (/api/classify?model=), looked up among the configured ones (ModelRegistry.Resolve), never opened.
+        "model"];
 
     /// <summary>Routes whose body is JSON by their protocol (the Open Inference Protocol's inference request).</summary>
     static bool JsonByProtocol(string path) => path.StartsWith("/v2/", StringComparison.Ordinal) && path.EndsWith("/infer", StringComparison.Ordinal);
@@ -66,7 +68,7 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
         {
             var name = input[(input.LastIndexOf(": ", StringComparison.Ordinal) + 2)..];
             Assert.True(KnownInputs.Contains(name), $"new input {input}: check it names no path or URL, then add it to KnownInputs");
-            Assert.False(NamesALocation().IsMatch(name), $"{input} names a location");
+            Assert.False(NamesALocation().IsMatch(name) && name != "model", $"{input} names a location");
         }
         Assert.Contains("POST /api/model/reload", string.Join("\n", doc.RootElement.GetProperty("paths").EnumerateObject()
             .SelectMany(p => p.Value.EnumerateObject().Select(o => $"{o.Name.ToUpperInvariant()} {p.Name}"))));
@@ -78,7 +80,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
         {
             foreach (var p in endpoint.RoutePattern.Parameters)
                 Assert.True(p.Name == "id" || endpoint.RoutePattern.RawText!.StartsWith("/swagger", StringComparison.Ordinal)
-                    || (p.Name is "name" or "version" && endpoint.RoutePattern.RawText!.StartsWith("/v2/models/", StringComparison.Ordinal)),
+                    || (p.Name is "name" or "version" && endpoint.RoutePattern.RawText!.StartsWith("/v2/models/", StringComparison.Ordinal))
+                    || (p.Name is "name" && endpoint.RoutePattern.RawText == "/api/models/{name}/reload"),
                     $"{endpoint.RoutePattern.RawText} binds '{p.Name}' from the route");
             if (endpoint.Metadata.GetMetadata<MethodInfo>() is not { } handler) continue;
             foreach (var p in handler.GetParameters())

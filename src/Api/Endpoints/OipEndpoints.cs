@@ -59,8 +59,7 @@ public static class OipEndpoints
 
     public static Results<Ok<OipModelReady>, JsonHttpResult<OipModelReady>> ModelReady(OipModels models, string name, string? version = null)
     {
-        models.Check(name, version);
-        return models.Ready ? TypedResults.Ok(new OipModelReady(name, true))
+        return models.Check(name, version).Ready ? TypedResults.Ok(new OipModelReady(name, true))
             : TypedResults.Json(new OipModelReady(name, false), statusCode: StatusCodes.Status400BadRequest);
     }
 

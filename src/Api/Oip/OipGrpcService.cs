@@ -24,8 +24,7 @@ public sealed class OipGrpcService(OipModels models, OipInference inference, Upl
 
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) => Answer(() =>
     {
-        models.Check(request.Name, request.Version);
-        return new ModelReadyResponse { Ready = models.Ready };
+        return new ModelReadyResponse { Ready = models.Check(request.Name, request.Version).Ready };
     });
 
     public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request, ServerCallContext context)

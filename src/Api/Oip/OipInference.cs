@@ -2,7 +2,6 @@ using System.Globalization;
 using AlexNet.Api.Endpoints;
 using AlexNet.Api.Http;
 using AlexNet.Api.Inference;
-using AlexNet.Api.Serving;
 using AlexNet.Model;
 using Microsoft.Extensions.Options;
 
@@ -16,8 +15,7 @@ namespace AlexNet.Api.Oip;
 /// and preprocessed exactly as /api/classify does (its cache included); FP32 rows go to the batcher as they are. The
 /// caller holds an <see cref="UploadGate"/> place while it reads the body. Throws <see cref="RefusedException"/>.
 /// </summary>
-public sealed class OipInference(OipModels models, ServingHost host, AdmissionControl admission, UploadGate gate, InferencePipeline pipeline,
-    IOptions<UploadOptions> uploads)
+public sealed class OipInference(OipModels models, AdmissionControl admission, UploadGate gate, IOptions<UploadOptions> uploads)
 {
     readonly UploadOptions _limits = uploads.Value;
 
@@ -27,15 +25,16 @@ public sealed class OipInference(OipModels models, ServingHost host, AdmissionCo
 
     public async Task<OipInferResult> InferAsync(OipInferRequest request, HttpContext http, CancellationToken ct)
     {
-        models.Check(request.ModelName, request.ModelVersion);
+        var served = models.Check(request.ModelName, request.ModelVersion);
+        var pipeline = served.Pipeline;
         if (request.Inputs.Count != 1)
             throw RefusedException.BadInput($"The request has {request.Inputs.Count} inputs; send one: '{OnnxContract.Input}' (FP32 [N, 3, S, S]) " +
-                $"or '{OipModels.EncodedInput}' (BYTES [N], encoded images). GET /v2/models/{models.Name} describes both.");
+                $"or '{OipModels.EncodedInput}' (BYTES [N], encoded images). GET /v2/models/{served.Name} describes both.");
         var input = request.Inputs[0];
         using var slot = admission.Enter();
-        using var lease = host.Acquire();
+        using var lease = served.Host.Acquire();
         var model = lease.Model;
-        var requested = CheckOutputs(request, model);   // before the model runs
+        var requested = CheckOutputs(request, model, served.Name);   // before the model runs
         Prediction[] predictions;
         if (input.Name == OnnxContract.Input)
         {
@@ -67,9 +66,9 @@ public sealed class OipInference(OipModels models, ServingHost host, AdmissionCo
             predictions = [.. answers.Select(a => a.Prediction)];
         }
         else
-            throw RefusedException.BadInput($"Unknown input '{input.Name}'. Model '{models.Name}' takes '{OnnxContract.Input}' (FP32 [N, 3, " +
+            throw RefusedException.BadInput($"Unknown input '{input.Name}'. Model '{served.Name}' takes '{OnnxContract.Input}' (FP32 [N, 3, " +
                 $"{model.InputSize}, {model.InputSize}]) or '{OipModels.EncodedInput}' (BYTES [N]).");
-        return new OipInferResult(models.Name, models.Version, request.Id, [.. requested.Select(o => Output(o, model, predictions))]);
+        return new OipInferResult(served.Name, served.Version, request.Id, [.. requested.Select(o => Output(o, model, predictions))]);
     }
 
     static void RequireType(OipInput input, string datatype)
@@ -79,14 +78,14 @@ public sealed class OipInference(OipModels models, ServingHost host, AdmissionCo
     }
 
     /// <summary>The outputs to answer with, checked: known names, each once, classification only on probabilities.</summary>
-    IReadOnlyList<OipRequestedOutput> CheckOutputs(OipInferRequest request, ModelInfo model)
+    IReadOnlyList<OipRequestedOutput> CheckOutputs(OipInferRequest request, ModelInfo model, string name)
     {
         string[] names = model.HasFeatures ? [OnnxContract.Probabilities, OnnxContract.Features] : [OnnxContract.Probabilities];
         if (request.Outputs.Count == 0) return [.. names.Select(n => new OipRequestedOutput(n, request.BinaryOutputs, null))];
         foreach (var o in request.Outputs)
         {
             if (!names.Contains(o.Name))
-                throw RefusedException.BadInput($"Unknown output '{o.Name}'. Model '{models.Name}' has {string.Join(" and ", names.Select(n => $"'{n}'"))}.");
+                throw RefusedException.BadInput($"Unknown output '{o.Name}'. Model '{name}' has {string.Join(" and ", names.Select(n => $"'{n}'"))}.");
             if (request.Outputs.Count(x => x.Name == o.Name) > 1) throw RefusedException.BadInput($"Output '{o.Name}' is asked for twice.");
             if (o.Classification is { } k)
             {
