@@ -448,3 +448,47 @@ public static class Repository
         }
     }
 }
+
+/// <summary>
+/// The gRPC port is added to REST's addresses, not put in their place (an explicit Kestrel Listen would make Kestrel
+/// ignore them): with ASPNETCORE_HTTP_PORTS, as the container images set it, REST answers there and gRPC on Grpc__Url.
+/// (OipService covers ASPNETCORE_URLS.)
+/// </summary>
+public sealed class OipListenerTests : IDisposable
+{
+    readonly TempDir _dir = new();
+
+    [Fact]
+    public async Task RestKeepsAspNetCoreHttpPortsWhileGrpcListensOnItsOwnPort()
+    {
+        var model = _dir.File("model.onnx");
+        TestModel.Write(model, seed: 1);
+        var (rest, grpc) = (Endpoint.FreePort(), Endpoint.FreePort());
+        using var service = ServiceProcess.Launch(model, _dir.File("gallery.db"), new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = "",
+            ["ASPNETCORE_HTTP_PORTS"] = rest.ToString(),
+            ["Grpc__Url"] = $"http://127.0.0.1:{grpc}",
+        });
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{rest}"), Timeout = TimeSpan.FromSeconds(10) };
+        for (var wait = Stopwatch.StartNew(); ; await Task.Delay(100))
+        {
+            Assert.False(service.HasExited, service.Alive());
+            try
+            {
+                using var ready = await client.GetAsync("/v2/health/ready");
+                if (ready.IsSuccessStatusCode) break;
+            }
+            catch (HttpRequestException) { }   // not listening yet
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(60), $"REST never answered on {rest}: {service.Log}");
+        }
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        var grpcClient = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        Assert.True((await grpcClient.ServerReadyAsync(new ServerReadyRequest())).Ready);
+        Assert.Equal("model", (await grpcClient.ModelMetadataAsync(new ModelMetadataRequest { Name = "model" })).Name);
+        using var metadata = JsonDocument.Parse(await client.GetStringAsync("/v2/models/model"));
+        Assert.Equal("model", metadata.RootElement.GetProperty("name").GetString());
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
