@@ -49,6 +49,10 @@ public sealed class GalleryCrashTests(ITestOutputHelper output) : IDisposable
 
             using var stop = new CancellationTokenSource();
             var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => WriteAsync(service, cycle, w, ledger, stop.Token))).ToArray();
+            // Two acknowledged adds in this cycle first (at most 10 s): on a busy machine the first writes can take longer
+            // than the random delay, and a kill before any write is acknowledged tests little. Then a random moment.
+            var before = ledger.Added.Count;
+            for (var wait = Stopwatch.StartNew(); ledger.Added.Count < before + 2 && wait.Elapsed < TimeSpan.FromSeconds(10);) await Task.Delay(10);
             await Task.Delay(rng.Next(50, 600));
             service.Kill();
             await stop.CancelAsync();

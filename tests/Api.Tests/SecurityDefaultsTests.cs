@@ -22,6 +22,7 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
     /// <summary>Every input the API takes, by name. A new one must be added here on purpose, after checking that it
     /// names no file, folder or URL for the server to read.</summary>
     static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field,
+        Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence",   // a change sequence number (a shared gallery)
         // The Open Inference Protocol's: the served model's name and version (compared with the configured ones, never
         // opened), and its JSON request (tensors by name and their data, never a location).
         "name", "version", "parameters", "inputs", "outputs",
