@@ -104,5 +104,19 @@ public sealed class NamedModelsTests : IDisposable
         Assert.Contains("Models: the name 'first' is taken twice", e.ToString());
     }
 
+    [Fact]
+    public async Task ANamedModelWithoutItsFileStopsTheStartNamingIt()
+    {
+        var a = _dir.File("first.onnx");
+        TestModel.Write(a, seed: 1);
+        await using var factory = new ApiFactory(a, _dir.File("gallery.db"), new Dictionary<string, string?>
+        {
+            ["Models:0:Name"] = "other",
+            ["Models:0:Path"] = _dir.File("missing.onnx"),
+        });
+        var e = await Assert.ThrowsAnyAsync<Exception>(factory.ReadyClientAsync);
+        Assert.Contains("Model 'other' (the Models list): no file at", e.ToString());
+    }
+
     public void Dispose() => _dir.Dispose();
 }

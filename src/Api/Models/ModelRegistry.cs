@@ -170,7 +170,19 @@ public sealed class NamedModelsService(ModelRegistry registry, ILogger<NamedMode
         foreach (var m in registry.Named)
         {
             await m.Batcher.StartAsync(cancellationToken);
-            var classifier = m.Host.LoadClassifier(m.Host.ProfilePath);
+            OnnxClassifier classifier;
+            try
+            {
+                classifier = m.Host.LoadClassifier(m.Host.ProfilePath);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new FileNotFoundException($"Model '{m.Name}' (the Models list): no file at {m.Host.ModelPath}; fix its Path or remove it.", e.FileName, e);
+            }
+            catch (Exception e) when (e is InvalidDataException or ModelContractException or IOException)
+            {
+                throw new InvalidDataException($"Model '{m.Name}' (the Models list) cannot be served: {e.Message}", e);
+            }
             m.Serve(classifier);
             log.LogInformation("Model '{Name}' ({Path}, {Fingerprint}) serves beside the default one, on {Provider}.", m.Name,
                 classifier.Model.Path, classifier.Model.Fingerprint, classifier.Provider.Label());
