@@ -23,6 +23,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { echo "apt-get failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+# npm packages the tests use: the Open Inference Protocol's second gRPC client (@grpc/grpc-js, @grpc/proto-loader;
+# tests/Api.Tests/OipNode, versions pinned by its package-lock.json).
+(cd tests/Api.Tests/OipNode && npm ci --no-audit --no-fund --loglevel=error) || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+
 # Lint the container files (compose config for every profile, dockerfile-utils); a failure stops here.
 bash .ci/static-checks || { echo "0 passed, 1 failed"; exit 1; }
 

@@ -41,11 +41,13 @@ COPY models/ /models/
 COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck
 RUN mkdir -p /data && chown "$APP_UID" /data
 ENV ASPNETCORE_HTTP_PORTS=8080 \
+    Grpc__Url=http://+:8081 \
     Inference__ModelPath=/models/fashion-mnist-compact.onnx \
     Inference__Provider=Cpu \
     Gallery__DatabasePath=/data/gallery.db
 VOLUME ["/data"]
-EXPOSE 8080
+# 8080: REST (/api, /v2); 8081: gRPC (the Open Inference Protocol, HTTP/2 without TLS)
+EXPOSE 8080 8081
 USER $APP_UID
 # GET /health/ready on the configured port (ASPNETCORE_URLS, else ASPNETCORE_HTTP_PORTS).
 HEALTHCHECK --interval=5s --timeout=4s --start-period=30s --retries=3 \

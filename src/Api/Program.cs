@@ -1,6 +1,7 @@
 using AlexNet.Api;
 using AlexNet.Api.Endpoints;
 using AlexNet.Api.Http;
+using AlexNet.Api.Oip;
 using AlexNet.Api.Serving;
 using Prometheus;
 
@@ -12,6 +13,7 @@ builder.Services.AddServerLimits();        // Kestrel and form limits from Uploa
 builder.Services.AddServing();             // model + gallery index as one generation, batcher, pipeline
 builder.Services.AddApiDocs();             // Swagger
 builder.Services.QuietFailedStarts();      // one line instead of a stack trace (RunOrExplain)
+builder.AddOpenInferenceProtocol();        // /v2 REST and gRPC on Grpc:Url (Oip/)
 
 var app = builder.Build();
 app.UseTrustedProxyHeaders(ProxyHeaders.Read(app.Configuration));   // first, so the rate limit sees the client's address
@@ -24,6 +26,7 @@ app.UseHttpMetrics();
 app.UseRateLimiter();
 app.UseApiDocs();
 app.MapApi();
+app.MapOpenInferenceProtocol();
 app.LogAddressesOnStart();
 app.RunOrExplain();   // a start that fails for a fixable reason: one line and exit code 1
 

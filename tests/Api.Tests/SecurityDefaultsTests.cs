@@ -22,7 +22,15 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
     /// <summary>Every input the API takes, by name. A new one must be added here on purpose, after checking that it
     /// names no file, folder or URL for the server to read.</summary>
     static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field,
-        Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence"];   // a change sequence number (a shared gallery)
+        Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence",   // a change sequence number (a shared gallery)
+        // The Open Inference Protocol's: the served model's name and version (compared with the configured ones, never
+        // opened), and its JSON request (tensors by name and their data, never a location).
+        "name", "version", "parameters", "inputs", "outputs",
+        // A served model's name (/api/classify?model=), looked up among the configured ones (ModelRegistry.Resolve), never opened.
+        "model"];
+
+    /// <summary>Routes whose body is JSON by their protocol (the Open Inference Protocol's inference request).</summary>
+    static bool JsonByProtocol(string path) => path.StartsWith("/v2/", StringComparison.Ordinal) && path.EndsWith("/infer", StringComparison.Ordinal);
 
     [GeneratedRegex("path|url|uri|file|dir|folder|href|src|source|location|remote|fetch|download|model", RegexOptions.IgnoreCase)]
     private static partial Regex NamesALocation();
@@ -50,7 +58,7 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
                 if (operation.Value.TryGetProperty("requestBody", out var body))
                     foreach (var media in body.GetProperty("content").EnumerateObject())
                     {
-                        Assert.False(media.Name.Contains("json", StringComparison.OrdinalIgnoreCase), $"{where} takes {media.Name}");
+                        Assert.False(media.Name.Contains("json", StringComparison.OrdinalIgnoreCase) && !JsonByProtocol(path.Name), $"{where} takes {media.Name}");
                         if (media.Value.TryGetProperty("schema", out var schema) && schema.TryGetProperty("properties", out var properties))
                             foreach (var property in properties.EnumerateObject()) inputs.Add($"{where}: {property.Name}");
                     }
@@ -61,7 +69,7 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
         {
             var name = input[(input.LastIndexOf(": ", StringComparison.Ordinal) + 2)..];
             Assert.True(KnownInputs.Contains(name), $"new input {input}: check it names no path or URL, then add it to KnownInputs");
-            Assert.False(NamesALocation().IsMatch(name), $"{input} names a location");
+            Assert.False(NamesALocation().IsMatch(name) && name != "model", $"{input} names a location");
         }
         Assert.Contains("POST /api/model/reload", string.Join("\n", doc.RootElement.GetProperty("paths").EnumerateObject()
             .SelectMany(p => p.Value.EnumerateObject().Select(o => $"{o.Name.ToUpperInvariant()} {p.Name}"))));
@@ -69,10 +77,12 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
         // Beyond the document: every route the app maps, and every handler parameter that binds from the request.
         var endpoints = factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
         Assert.NotEmpty(endpoints);
-        foreach (var endpoint in endpoints)
+        foreach (var endpoint in endpoints.Where(e => e.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null))   // protobuf messages only
         {
             foreach (var p in endpoint.RoutePattern.Parameters)
-                Assert.True(p.Name == "id" || endpoint.RoutePattern.RawText!.StartsWith("/swagger", StringComparison.Ordinal),
+                Assert.True(p.Name == "id" || endpoint.RoutePattern.RawText!.StartsWith("/swagger", StringComparison.Ordinal)
+                    || (p.Name is "name" or "version" && endpoint.RoutePattern.RawText!.StartsWith("/v2/models/", StringComparison.Ordinal))
+                    || (p.Name is "name" && endpoint.RoutePattern.RawText == "/api/models/{name}/reload"),
                     $"{endpoint.RoutePattern.RawText} binds '{p.Name}' from the route");
             if (endpoint.Metadata.GetMetadata<MethodInfo>() is not { } handler) continue;
             foreach (var p in handler.GetParameters())
@@ -96,7 +106,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
             .ToList();
 
         // Writes need the key; the other POSTs compute an answer from the upload and store nothing.
-        string[] readOnlyPosts = ["POST /api/classify", "POST /api/features", "POST /api/gallery/search"];
+        string[] readOnlyPosts = ["POST /api/classify", "POST /api/features", "POST /api/gallery/search",
+            "POST /v2/models/{name}/infer", "POST /v2/models/{name}/versions/{version}/infer"];
         foreach (var (op, key) in guarded.Where(g => !g.Op.StartsWith("GET ", StringComparison.Ordinal)))
             Assert.True(key || readOnlyPosts.Contains(op), $"{op} changes state but does not require the API key");
         Assert.All(new[] { "POST /api/gallery", "DELETE /api/gallery/{id}", "POST /api/model/reload" }, op => Assert.Contains((op, true), guarded));

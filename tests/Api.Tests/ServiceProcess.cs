@@ -86,6 +86,7 @@ public sealed class ServiceProcess : IDisposable
             ["Inference__MaxBatchSize"] = "4",
             ["Gallery__DatabasePath"] = databasePath,
             ["Security__ApiKey"] = ApiFactory.Key,
+            ["Grpc__Url"] = "",                               // off unless a test gives it a free port (processes run in parallel)
             ["RateLimit__PermitLimit"] = "1000000",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning",

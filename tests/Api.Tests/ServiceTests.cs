@@ -22,6 +22,7 @@ public sealed class ServiceTests(ModelFixture models) : IDisposable
 
         // Every route the app maps (but Swagger's own) is in the document with its methods.
         var routes = factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)   // gRPC has its .proto, not OpenAPI
             .Select(e => (Path: "/" + e.RoutePattern.RawText!.Trim('/').Replace(":long", ""),
                 Methods: e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? ["GET"]))
             .ToList();

@@ -27,7 +27,7 @@ public static class TestModel
             Dataset = "test", Epochs = 3, Init = $"He normal, seed {seed}", Command = "TestModel.Write",
             Metrics = new() { ["val_top1_error"] = 0.9, ["val_top5_error"] = 0.5 },
         };
-        AlexNetOnnxGraph.Build(s, w, norm, new ModelMetadata(Labels, Synsets, provenance)).Save(path);
+        AlexNetOnnxGraph.Build(s, w, norm, new AlexNet.Model.Onnx.ModelMetadata(Labels, Synsets, provenance)).Save(path);
     }
 
     /// <summary>A stand-in for the training worker's conv1 picture beside a model: two rows (towers) of 24 5x5 colour

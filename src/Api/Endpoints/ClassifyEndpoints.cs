@@ -29,20 +29,22 @@ public static class ClassifyEndpoints
 
     /// <param name="k">How many classes to return (1 to Uploads:MaxK; more than the model has gives them all).</param>
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
+    /// <param name="model">Which served model answers (GET /api/models); the default one when not given.</param>
     public static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync([AsParameters] UploadServices s,
-        int k = 5, bool tenCrop = false)
+        int k = 5, bool tenCrop = false, string? model = null)
     {
         s.CheckK(k);
-        using var call = await s.BeginAsync(tenCrop);
+        using var call = await s.BeginAsync(tenCrop, model: model);
         var answers = await s.AnalyzeAsync(call, tenCrop);
         return TypedResults.Ok(ClassifyResponse.From(call.Model, answers, k, tenCrop));
     }
 
     /// <param name="tenCrop">Average over the paper's 10 crops instead of the central one.</param>
+    /// <param name="model">Which served model answers (GET /api/models); the default one when not given.</param>
     public static async Task<Results<Ok<FeaturesResponse>, ProblemHttpResult>> FeaturesAsync([AsParameters] UploadServices s,
-        bool tenCrop = false)
+        bool tenCrop = false, string? model = null)
     {
-        using var call = await s.BeginAsync(tenCrop, needsFeatures: true);
+        using var call = await s.BeginAsync(tenCrop, needsFeatures: true, model: model);
         var answers = await s.AnalyzeAsync(call, tenCrop);
         return TypedResults.Ok(new FeaturesResponse(call.Model.Fingerprint, tenCrop, call.Model.FeatureDim,
             [.. answers.Select((a, i) => new ImageFeatures(i, a.Cached, a.Prediction.Features))]));

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using AlexNet.Api.Oip;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Http;
@@ -13,7 +14,7 @@ public static class ServerLimits
         services.AddSingleton<ConnectionsPerClient>();
         services.AddSingleton<UploadGate>();
         services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<UploadOptions>, IOptions<ServerOptions>, ConnectionsPerClient>((kestrel, uploads, server, perClient) =>
+            .Configure<IOptions<UploadOptions>, IOptions<ServerOptions>, ConnectionsPerClient, IOptions<GrpcOptions>>((kestrel, uploads, server, perClient, grpc) =>
             {
                 var s = server.Value;
                 kestrel.AddServerHeader = false;
@@ -24,7 +25,12 @@ public static class ServerLimits
                 kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(s.KeepAliveTimeoutSeconds);
                 kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(s.RequestHeadersTimeoutSeconds);
                 kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(s.MinBodyBytesPerSecond, TimeSpan.FromSeconds(s.MinBodyRateGraceSeconds));
-                kestrel.ConfigureEndpointDefaults(listen => listen.Use(perClient.Middleware));
+                var grpcPort = GrpcListener.Port(grpc.Value);
+                kestrel.ConfigureEndpointDefaults(listen =>
+                {
+                    listen.Use(perClient.Middleware);
+                    if (grpcPort is not null && listen.IPEndPoint?.Port == grpcPort) listen.Protocols = HttpProtocols.Http2;   // gRPC: h2c
+                });
             });
         services.AddOptions<FormOptions>().Configure<IOptions<UploadOptions>>((form, uploads) =>
         {

@@ -38,7 +38,7 @@ public static class StartupErrors
     {
         IOException { InnerException: AddressInUseException } =>
             $"{e.Message} Another process listens there: stop it, or choose another address with --urls (for example " +
-            "--urls http://localhost:5081) or the ASPNETCORE_URLS environment variable.",
+            "--urls http://localhost:5090) or the ASPNETCORE_URLS environment variable (for the gRPC port: Grpc__Url, or empty to turn gRPC off).",
         OptionsValidationException => $"a setting is not valid: {e.Message}",
         FileNotFoundException or InvalidDataException or ModelContractException or GalleryUnavailableException => e.Message,
         AggregateException { InnerExceptions: [var only] } => Explain(only),

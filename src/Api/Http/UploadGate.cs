@@ -40,10 +40,13 @@ public sealed class UploadGate : IDisposable
     public static string Client(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     /// <summary>A place for one upload; dispose it when the request is answered. Throws a 429 or 503 refusal.</summary>
-    public Permit Enter(HttpRequest request)
+    public Permit Enter(HttpRequest request) =>
+        Enter(request.HttpContext, Math.Min(request.ContentLength ?? _uploads.MaxRequestBytes, _uploads.MaxRequestBytes));
+
+    /// <summary>A place for a request whose body is already in memory, <paramref name="bytes"/> long (a gRPC message).</summary>
+    public Permit Enter(HttpContext http, long bytes)
     {
-        var client = Client(request.HttpContext);
-        var bytes = Math.Min(request.ContentLength ?? _uploads.MaxRequestBytes, _uploads.MaxRequestBytes);
+        var client = Client(http);
         lock (_lock)
         {
             var mine = _perClient.GetValueOrDefault(client);

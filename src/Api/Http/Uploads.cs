@@ -20,13 +20,26 @@ public static class Uploads
     public const string Field = "image";
 
     /// <summary>Reads the images; the whole body must arrive within Uploads:BodyTimeoutSeconds (408 past it).</summary>
-    public static async Task<IReadOnlyList<Upload>> ReadAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct)
+    public static Task<IReadOnlyList<Upload>> ReadAsync(HttpRequest request, UploadOptions o, int maxImages, CancellationToken ct) =>
+        WithinDeadlineAsync(request, o, token => ReadCoreAsync(request, o, maxImages, token), ct);
+
+    /// <summary>The whole body, whatever its type (an Open Inference Protocol request: JSON, or JSON followed by binary
+    /// tensors), at most Uploads:MaxRequestBytes (413 beyond), within Uploads:BodyTimeoutSeconds (408 past it).</summary>
+    public static Task<byte[]> ReadWholeBodyAsync(HttpRequest request, UploadOptions o, CancellationToken ct) =>
+        WithinDeadlineAsync(request, o, async token =>
+        {
+            if (request.ContentLength > o.MaxRequestBytes)
+                throw RefusedException.TooLarge($"The request body is {request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}.");
+            return await ReadBodyAsync(request.Body, o.MaxRequestBytes, o.MemoryBufferBytes, token, "The request body");
+        }, ct);
+
+    static async Task<T> WithinDeadlineAsync<T>(HttpRequest request, UploadOptions o, Func<CancellationToken, Task<T>> read, CancellationToken ct)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(TimeSpan.FromSeconds(o.BodyTimeoutSeconds));
         try
         {
-            return await ReadCoreAsync(request, o, maxImages, deadline.Token);
+            return await read(deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
@@ -116,7 +129,7 @@ public static class Uploads
     /// the body arrives, at most <paramref name="inMemory"/> bytes are kept in memory and the rest in a temp file (as
     /// the form reader does with a multipart body), so a stalled upload holds little memory; the image's bytes are
     /// put in one array once they are all there.</summary>
-    static async Task<byte[]> ReadBodyAsync(Stream body, long limit, int inMemory, CancellationToken ct)
+    static async Task<byte[]> ReadBodyAsync(Stream body, long limit, int inMemory, CancellationToken ct, string what = "The image")
     {
         await using var buffer = new FileBufferingWriteStream(inMemory);
         var chunk = new byte[81920];
@@ -127,7 +140,7 @@ public static class Uploads
             while ((read = await body.ReadAsync(chunk, ct)) > 0)
             {
                 if ((length += read) > limit)
-                    throw RefusedException.TooLarge($"The image is larger than {limit:N0} bytes.");
+                    throw RefusedException.TooLarge($"{what} is larger than {limit:N0} bytes.");
                 await buffer.WriteAsync(chunk.AsMemory(0, read), ct);
             }
         }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Http;
 
@@ -34,8 +35,11 @@ public static class WebPage
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            var grpcPort = Oip.GrpcListener.Port(app.Services.GetRequiredService<IOptions<Oip.GrpcOptions>>().Value);
             foreach (var address in addresses)
-                app.Logger.LogInformation("Listening on {Address}: Swagger UI {Address}/swagger, readiness {Address}/health/ready, metrics {Address}/metrics.",
+                if (grpcPort is not null && Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Port == grpcPort)
+                    app.Logger.LogInformation("Listening on {Address}: gRPC (HTTP/2, Open Inference Protocol, inference.GRPCInferenceService).", address);
+                else app.Logger.LogInformation("Listening on {Address}: Swagger UI {Address}/swagger, readiness {Address}/health/ready, metrics {Address}/metrics.",
                     address, address, address, address);
         });
         return app;

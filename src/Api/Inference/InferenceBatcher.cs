@@ -69,6 +69,17 @@ public sealed class InferenceBatcher : BackgroundService
         return Enqueue(new Request(generation, image, window, cancellationToken));
     }
 
+    /// <summary>Queues one row the client gave as a tensor (the Open Inference Protocol's FP32 input): (3, S, S) floats
+    /// in the model's input form, copied into the batch as they are. Throws a 503 <see cref="RefusedException"/> when the
+    /// queue is full.</summary>
+    public Task<Prediction> EnqueueRowAsync(Generation generation, ReadOnlyMemory<float> row, CancellationToken cancellationToken)
+    {
+        var length = 3 * generation.Model.InputSize * generation.Model.InputSize;
+        if (row.Length != length)
+            throw new ArgumentException($"The model takes rows of {length} floats, got {row.Length}.", nameof(row));
+        return Enqueue(new Request(generation, row, cancellationToken));
+    }
+
     Task<Prediction> Enqueue(Request request)
     {
         if (!_queue.Writer.TryWrite(request))
@@ -228,16 +239,23 @@ public sealed class InferenceBatcher : BackgroundService
         readonly CancellationTokenRegistration _registration;
         int _disposed;
 
-        readonly PreparedImage _image;
+        readonly PreparedImage? _image;   // null for a row given as a tensor
         readonly CropWindow _window;
+        readonly ReadOnlyMemory<float> _row;
 
         /// <summary>The crop <paramref name="window"/> of a prepared image.</summary>
         public Request(Generation generation, PreparedImage image, CropWindow window, CancellationToken cancellationToken)
+            : this(generation, cancellationToken) => (_image, _window) = (image, window);
+
+        /// <summary>A (3, S, S) row given as it is.</summary>
+        public Request(Generation generation, ReadOnlyMemory<float> row, CancellationToken cancellationToken)
+            : this(generation, cancellationToken) => _row = row;
+
+        Request(Generation generation, CancellationToken cancellationToken)
         {
             if (!generation.TryAddRef())
                 throw new InvalidOperationException("The generation was released; the caller must hold a GenerationLease while it enqueues.");
             Generation = generation;
-            (_image, _window) = (image, window);
             _registration = cancellationToken.Register(() => _done.TrySetCanceled(cancellationToken));
         }
 
@@ -246,7 +264,11 @@ public sealed class InferenceBatcher : BackgroundService
         public long Enqueued { get; } = Stopwatch.GetTimestamp();
 
         /// <summary>Writes the crop as (3, S, S) floats into its row of the batch.</summary>
-        public void WriteTo(ImagePreprocessor pre, Span<float> row) => pre.WriteCrop(_image, _window, row);
+        public void WriteTo(ImagePreprocessor pre, Span<float> row)
+        {
+            if (_image is null) _row.Span.CopyTo(row);
+            else pre.WriteCrop(_image, _window, row);
+        }
         public Task<Prediction> Task => _done.Task;
         public void Complete(Prediction p) => _done.TrySetResult(p);
         public void Fail(Exception e) => _done.TrySetException(e);

@@ -141,6 +141,26 @@ public sealed class InferencePipeline : IDisposable
         return new Prediction(probabilities, features);
     }
 
+    /// <summary>Answers for <paramref name="n"/> rows a client sent as a tensor, (n, 3, S, S) in the model's input form
+    /// (the Open Inference Protocol's FP32 input): no decoding, no cache; the rows share batches with image crops.
+    /// Throws <see cref="RefusedException"/> (503 when the queue is full; rows already queued are then cancelled).</summary>
+    public async Task<Prediction[]> AnalyzeRowsAsync(Generation generation, float[] rows, int n, CancellationToken ct)
+    {
+        var length = rows.Length / n;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var answers = new List<Task<Prediction>>(n);
+        try
+        {
+            for (var i = 0; i < n; i++) answers.Add(_batcher.EnqueueRowAsync(generation, rows.AsMemory(i * length, length), linked.Token));
+        }
+        catch
+        {
+            await linked.CancelAsync();
+            throw;
+        }
+        return await Task.WhenAll(answers);
+    }
+
     sealed record CachedAnswer(Prediction Prediction, string Producer);
 
     void Remember(string key, CachedAnswer answer)

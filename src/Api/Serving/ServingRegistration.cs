@@ -23,6 +23,10 @@ public static class ServingRegistration
         services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<AdmissionControl>();   // 503 beyond Inference:MaxRequestsInFlight, before reading bodies
+        // More models by name ("Models"), each with its own session, batcher and pipeline; started after the default one.
+        services.AddOptions<List<Models.NamedModelOptions>>().BindConfiguration("Models");
+        services.AddSingleton<Models.ModelRegistry>();
+        services.AddHostedService<Models.NamedModelsService>();
         return services;
     }
 }
