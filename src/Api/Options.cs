@@ -128,6 +128,18 @@ public sealed class GalleryOptions
     [Range(1, 1000)] public int RerankFactor { get; set; } = 10;
     /// <summary>Threads one search scans with (each takes partitions of the rows as it comes free). 0: one per core.</summary>
     [Range(0, 1024)] public int SearchThreads { get; set; }
+    /// <summary>At start, an empty gallery gets the sample images (Samples:Path), each under its class as label. Off by
+    /// default: a gallery is the operator's.</summary>
+    public bool SeedSamples { get; set; }
+}
+
+/// <summary>The "Samples" section: the sample images the page offers and Gallery:SeedSamples stores.</summary>
+public sealed class SamplesOptions
+{
+    /// <summary>A folder with samples.json (<c>{"items": [{"file": "bag/bag-1.png", "label": "Bag"}]}</c>) and the PNGs it
+    /// lists. Relative paths resolve like Inference:ModelPath (the repository's models/samples under <c>dotnet run</c>).
+    /// A folder without samples.json: no samples.</summary>
+    [Required] public string Path { get; set; } = "../../models/samples";
 }
 
 /// <summary>The "Cache" section: recent answers by image bytes, model and options.</summary>
@@ -176,6 +188,7 @@ public static class OptionsRegistration
         services.AddOptions<UploadOptions>().BindConfiguration("Uploads").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<UploadOptions>, ValidateUploadOptions>();
         services.AddOptions<GalleryOptions>().BindConfiguration("Gallery").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SamplesOptions>().BindConfiguration("Samples").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SecurityOptions>().BindConfiguration("Security");
         services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimit").ValidateDataAnnotations().ValidateOnStart();

@@ -15,6 +15,7 @@ public static class ApiRoutes
         api.MapClassifyEndpoints();
         api.MapGalleryEndpoints();
         api.MapModelEndpoints();
+        api.MapSampleEndpoints();
         app.MapHealthEndpoints();
         app.MapMetrics();
         return app;

@@ -1,5 +1,6 @@
 using AlexNet.Api.Gallery;
 using AlexNet.Api.Inference;
+using AlexNet.Api.Samples;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Serving;
@@ -22,6 +23,8 @@ public static class ServingRegistration
         services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<AdmissionControl>();   // 503 beyond Inference:MaxRequestsInFlight, before reading bodies
+        services.AddSingleton<SampleLibrary>();      // read at start (a bad manifest stops it), like the model
+        services.AddHostedService<SampleSeeder>();   // Gallery:SeedSamples, after the first model is in service
         return services;
     }
 }
