@@ -23,6 +23,7 @@ public static class ServingRegistration
         services.AddHostedService(sp => sp.GetRequiredService<InferenceBatcher>());
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<AdmissionControl>();   // 503 beyond Inference:MaxRequestsInFlight, before reading bodies
+        services.AddSingleton<Conv1Picture>();       // GET /api/model/conv1.png, drawn once per model file
         services.AddSingleton<SampleLibrary>();      // read at start (a bad manifest stops it), like the model
         services.AddHostedService<SampleSeeder>();   // Gallery:SeedSamples, after the first model is in service
         return services;

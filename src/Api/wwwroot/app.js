@@ -569,7 +569,7 @@ async function loadModel() {
   $('labels').replaceChildren(...model.labels.map((c) =>
     h('li', { title: c.wnid || null }, h('span', { text: String(c.index) }), c.label)));
 
-  // Served only when the model's folder has <model>.conv1.png; a 404 leaves the figure hidden.
+  // Drawn by the service from the model's own first-layer weights; a 404 (no Conv first) leaves the figure hidden.
   const img = $('kernels-img');
   img.addEventListener('load', () => { $('kernels').hidden = false; }, { once: true });
   img.src = '/api/model/conv1.png';
