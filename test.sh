@@ -10,9 +10,10 @@ sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
 
 # System packages the tests use: ONNX's checker, Fashion-MNIST, PyTorch/torchvision (compatibility fixtures),
 # Chromium (browser test); for the container tests a Docker engine and docker-compose, debootstrap (local base
-# images), curl and a real photo (python3-sklearn's china.jpg).
+# images), curl and a real photo (python3-sklearn's china.jpg); for the replica tests PostgreSQL 15 (a server of
+# their own in a temp folder) and HAProxy (the balancer; also checks docker/haproxy.cfg).
 packages=(python3-onnx python3-numpy python3-pil python3-torch python3-torchvision dataset-fashion-mnist chromium
-          docker.io docker-compose debootstrap curl python3-sklearn)
+          docker.io docker-compose debootstrap curl python3-sklearn postgresql-15 haproxy)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 command -v npm >/dev/null || missing+=(npm)                          # the Dockerfile linter (.ci/static-checks)

@@ -109,8 +109,25 @@ public sealed class ServerOptions
 }
 
 /// <summary>The "Gallery" section.</summary>
+/// <summary>Where the gallery is kept.</summary>
+public enum GalleryStoreKind
+{
+    /// <summary>A SQLite file (Gallery:DatabasePath): one process.</summary>
+    Sqlite,
+    /// <summary>PostgreSQL (ConnectionStrings:Gallery), shared by several replicas.</summary>
+    Postgres,
+}
+
 public sealed class GalleryOptions
 {
+    /// <summary>Sqlite (one process, the default) or Postgres (several replicas share ConnectionStrings:Gallery).</summary>
+    public GalleryStoreKind Store { get; set; } = GalleryStoreKind.Sqlite;
+    /// <summary>Postgres: how often a replica reads the change feed even without a notification (a replica that missed
+    /// one, or lost its listening connection, converges within this).</summary>
+    [Range(50, 60_000)] public int PollIntervalMs { get; set; } = 1000;
+    /// <summary>Postgres: how long a search with X-Gallery-Min-Sequence waits for this replica to reach that change
+    /// before 503.</summary>
+    [Range(0, 60_000)] public int MinSequenceWaitMs { get; set; } = 2000;
     /// <summary>SQLite file, created when missing. Relative paths resolve against the content root: the repository's
     /// data/ (git-ignored) under <c>dotnet run</c>.</summary>
     [Required] public string DatabasePath { get; set; } = "../../data/gallery.db";

@@ -35,11 +35,11 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
     [GeneratedRegex(@"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}")]
     private static partial Regex ComposeDefaultInside();
 
-    /// <summary>The compose file as JSON, parsed by PyYAML (a dependency of Debian's docker-compose).</summary>
-    static JsonElement Compose()
+    /// <summary>A compose file as JSON, parsed by PyYAML (a dependency of Debian's docker-compose).</summary>
+    static JsonElement Compose(string file = "docker-compose.yml")
     {
         var psi = new ProcessStartInfo("/usr/bin/python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-            Path.Combine(Repo(), "docker-compose.yml")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            Path.Combine(Repo(), file)]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;
         var json = p.StandardOutput.ReadToEnd();
         var err = p.StandardError.ReadToEnd();
@@ -163,4 +163,105 @@ public sealed partial class ContainerTests(ModelFixture models) : IDisposable
     }
 
     [GeneratedRegex(@"""http://localhost:\$\{port\}(/[^""]+)""")] private static partial Regex HealthPath();
+
+    /// <summary>"Key=Value;Key=Value" (Npgsql's connection string syntax, no quoting) as a dictionary.</summary>
+    static Dictionary<string, string> ConnectionString(string value) =>
+        value.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p[1].Trim());
+
+    static string HaproxyConfig() => File.ReadAllText(Path.Combine(Repo(), "docker", "haproxy.cfg"));
+
+    [Fact]
+    public void TheReplicasFileSharesOnePostgresAndItsHaproxyFindsEveryScaledReplicaOnItsReadinessCheck()
+    {
+        var services = Compose("docker-compose.replicas.yml").GetProperty("services");
+        var api = services.GetProperty("api");
+        var postgres = services.GetProperty("postgres");
+        var haproxy = services.GetProperty("haproxy");
+
+        // Scalable: no fixed container name, no host port (only HAProxy publishes one).
+        Assert.False(api.TryGetProperty("container_name", out _), "api has a container_name: --scale cannot make a second one");
+        Assert.False(api.TryGetProperty("ports", out _), "api publishes a host port: --scale would make replicas fight for it");
+        Assert.Single(haproxy.GetProperty("ports").EnumerateArray());
+
+        // PostgreSQL: the official image, its data on a named volume, a health check the replicas wait for.
+        Assert.StartsWith("postgres:15", postgres.GetProperty("image").GetString());
+        var data = Assert.Single(postgres.GetProperty("volumes").EnumerateArray().Select(v => Volume(v.GetString()!)));
+        Assert.Equal("/var/lib/postgresql/data", data.Target);
+        Assert.True(Compose("docker-compose.replicas.yml").GetProperty("volumes").TryGetProperty(data.Source, out _), $"{data.Source} is not a named volume");
+        Assert.Contains("pg_isready", string.Join(' ', postgres.GetProperty("healthcheck").GetProperty("test").EnumerateArray().Select(e => e.GetString())));
+        Assert.Equal("service_healthy", api.GetProperty("depends_on").GetProperty("postgres").GetProperty("condition").GetString());
+
+        // The replicas' connection string names that service, its database, user and password (one variable, no default).
+        var pgEnv = postgres.GetProperty("environment");
+        var connection = ConnectionString(api.GetProperty("environment").GetProperty("ConnectionStrings__Gallery").GetString()!);
+        Assert.Equal("postgres", connection["Host"]);
+        Assert.Equal(pgEnv.GetProperty("POSTGRES_DB").GetString(), connection["Database"]);
+        Assert.Equal(pgEnv.GetProperty("POSTGRES_USER").GetString(), connection["Username"]);
+        Assert.Equal(pgEnv.GetProperty("POSTGRES_PASSWORD").GetString(), connection["Password"]);
+        Assert.StartsWith("${ALEXNET_PG_PASSWORD:?", connection["Password"]);
+
+        // The same image, model mount and health check as the single service.
+        var single = Compose().GetProperty("services").GetProperty("api");
+        Assert.Equal(single.GetProperty("build").ToString(), api.GetProperty("build").ToString());
+        Assert.Equal(single.GetProperty("healthcheck").GetProperty("test").ToString(), api.GetProperty("healthcheck").GetProperty("test").ToString());
+        var models = Assert.Single(api.GetProperty("volumes").EnumerateArray().Select(v => Volume(v.GetString()!)));
+        Assert.Equal(("./models", "/models", "ro"), models);
+
+        // HAProxy: the official image with docker/haproxy.cfg, on the port it publishes.
+        Assert.StartsWith("haproxy:", haproxy.GetProperty("image").GetString());
+        var config = Assert.Single(haproxy.GetProperty("volumes").EnumerateArray().Select(v => Volume(v.GetString()!)));
+        Assert.Equal(("./docker/haproxy.cfg", "/usr/local/etc/haproxy/haproxy.cfg", "ro"), config);
+        var text = HaproxyConfig();
+        var published = haproxy.GetProperty("ports")[0].GetString()!.Split(':');
+        Assert.Matches($@"\n\s*bind :{published[^1]}\s*\n", text);
+        // It finds the replicas through Docker's DNS (every container of the service `api`), on the port the image
+        // serves, with room for --scale api=3 and more, and checks the URL the service maps for readiness.
+        Assert.Matches(@"\n\s*nameserver \S+ 127\.0\.0\.11:53\s*\n", text);
+        var template = Regex.Match(text, @"\n\s*server-template (\S+) (\d+) (\S+):(\d+)\s*\n");
+        Assert.True(template.Success, "docker/haproxy.cfg has no server-template");
+        Assert.True(services.TryGetProperty(template.Groups[3].Value, out _), $"server-template names {template.Groups[3].Value}, not a service");
+        Assert.Equal("api", template.Groups[3].Value);
+        Assert.True(int.Parse(template.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) >= 3, "fewer slots than --scale api=3 needs");
+        var imagePort = DockerfileEnvironment("api.Dockerfile").Single(e => e.Key == "ASPNETCORE_HTTP_PORTS").Value;
+        Assert.Equal(imagePort, template.Groups[4].Value);
+        Assert.Contains(imagePort, api.GetProperty("expose").EnumerateArray().Select(e => e.GetString()));
+        Assert.Matches(@"\n\s*default-server [^\n]*\bresolvers docker\b", text);
+        Assert.Matches(@"\n\s*http-check send meth GET uri /health/ready ", text);
+        Assert.Matches(@"\n\s*http-check expect status 200\s*\n", text);
+        // A write is never replayed by the balancer after the replica that took it went silent.
+        Assert.Matches(@"\n\s*http-request disable-l7-retry unless safe_method \|\| pure_post\s*\n", text);
+        Assert.DoesNotContain("/api/gallery ", Regex.Match(text, @"acl pure_post [^\n]*").Value + " ");
+
+        // Every other setting binds as in the single service's file.
+        foreach (var e in api.GetProperty("environment").EnumerateObject())
+        {
+            if (e.Name is "Gallery__Store" or "ConnectionStrings__Gallery") continue;   // TheReplicasFileChoosesThePostgresStore
+            if (e.Name.StartsWith("ForwardedHeaders__TrustedProxies__", StringComparison.Ordinal))
+            {
+                Assert.True(typeof(AlexNet.Api.Http.ProxyOptions).GetProperty(nameof(AlexNet.Api.Http.ProxyOptions.TrustedProxies)) is { CanWrite: true });
+                var subnet = Default(e.Value.GetString()!);
+                Assert.True(System.Net.IPNetwork.TryParse(subnet, out _), $"{e.Name}={subnet} is not a network");
+                // The trusted network is the one the file makes for its containers.
+                Assert.Equal(e.Value.GetString(), Compose("docker-compose.replicas.yml").GetProperty("networks").GetProperty("replicas")
+                    .GetProperty("ipam").GetProperty("config")[0].GetProperty("subnet").GetString());
+                continue;
+            }
+            AssertBinds(e.Name, e.Value.ToString(), "docker-compose.replicas.yml api");
+        }
+    }
+
+    /// <summary>The two settings the shared store adds: Gallery__Store binds to GalleryOptions and the service reads the
+    /// connection string "Gallery".</summary>
+    [Fact]
+    public void TheReplicasFileChoosesThePostgresStore()
+    {
+        var env = Compose("docker-compose.replicas.yml").GetProperty("services").GetProperty("api").GetProperty("environment");
+        AssertBinds("Gallery__Store", env.GetProperty("Gallery__Store").GetString()!, "docker-compose.replicas.yml api");
+        var sources = Directory.EnumerateFiles(Path.Combine(Repo(), "src", "Api"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Select(File.ReadAllText);
+        Assert.True(sources.Any(t => t.Contains("GetConnectionString(\"Gallery\")", StringComparison.Ordinal)
+            || t.Contains("\"ConnectionStrings:Gallery\"", StringComparison.Ordinal)),
+            "nothing in src/Api reads the connection string Gallery that ConnectionStrings__Gallery sets");
+    }
 }

@@ -32,6 +32,9 @@ public sealed partial class ReadmeCommandTests : IDisposable
         (@"^ALEXNET_API_KEY=change-me docker-compose --profile gpu up -d api-gpu$", ".ci/static-checks|--profile"),   // config only: no GPU
         (@"^ALEXNET_API_KEY=change-me ALEXNET_MODEL=/models/fashion-mnist-retrained\.onnx docker compose up -d api$", "tests/Containers/run.sh|ALEXNET_MODEL=/models/fashion-mnist-retrained.onnx"),
         (@"^curl -X POST -H 'X-Api-Key: change-me' http://localhost:8080/api/model/reload", "tests/Containers/run.sh|/api/model/reload"),
+        // The replica stack: its compose file is validated (config) by .ci/static-checks, and its parts run by the replica
+        // tests (PostgreSQL, service processes, HAProxy, without containers); `up --scale` itself is not run here.
+        (@"docker compose -f docker-compose\.replicas\.yml up -d --scale api=", ".ci/static-checks|docker-compose -f docker-compose.replicas.yml config"),
         // Compose v2's spelling of the commands above: the plugin is not in Debian 12; the checks run the v1 spelling.
         (@"^(ALEXNET_API_KEY=change-me )?docker compose ", "tests/Containers/run.sh|docker-compose"),
     ];

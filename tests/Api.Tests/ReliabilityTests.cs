@@ -204,6 +204,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output) : IDisposable
         var database = _dir.File("gallery.db");
         using (var store = new AlexNet.Api.Gallery.SqliteGalleryStore(database))
         {
+            store.Open();
             // Rows of another model: the start re-embeds every one of them before it says ready.
             var png = TestImages.Png(3, 64, 64);
             var rows = Enumerable.Range(0, 1500).Select(i => new AlexNet.Api.Gallery.NewGalleryImage($"old {i}", null, "00", 64, 64, png, 64, png,

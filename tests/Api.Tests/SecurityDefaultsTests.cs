@@ -22,7 +22,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
     /// <summary>Every input the API takes, by name. A new one must be added here on purpose, after checking that it
     /// names no file, folder or URL for the server to read.</summary>
     // "name": a sample's name (GET /api/samples/{name}), looked up in the list read at start, never part of a path.
-    static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", "name", Uploads.Field];
+    static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", "name", Uploads.Field,
+        Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence"];   // a change sequence number (a shared gallery)
 
     [GeneratedRegex("path|url|uri|file|dir|folder|href|src|source|location|remote|fetch|download|model", RegexOptions.IgnoreCase)]
     private static partial Regex NamesALocation();

@@ -2,6 +2,7 @@ using AlexNet.Api.Gallery;
 using AlexNet.Api.Http;
 using AlexNet.Api.Serving;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Endpoints;
@@ -53,7 +54,8 @@ public static class GalleryEndpoints
         var answers = await s.AnalyzeAsync(call, tenCrop: false, keepImage: true);   // the central crop, as search uses
         var rows = answers.Select((a, i) => gallery.Describe(a.Image!.Prepared, a.Image.Width, a.Image.Height, a.Sha256,
             call.Uploads[i].Label, call.Uploads[i].Note, call.Model.Fingerprint, a.Prediction.Features)).ToArray();
-        var (fingerprint, created) = gallery.Add(rows);   // re-embedded there if the model was replaced meanwhile
+        var (fingerprint, created, sequence) = gallery.Add(rows);   // re-embedded there if the model was replaced meanwhile
+        Sequence(s.Request.HttpContext, gallery, sequence);
         return TypedResults.Created($"/api/gallery/{created[0].Id}", new GalleryAddResponse(fingerprint, [.. created.Select(GalleryItem.From)]));
     }
 
@@ -73,16 +75,23 @@ public static class GalleryEndpoints
     public static Results<FileContentHttpResult, ProblemHttpResult> Thumbnail(long id, GalleryService gallery) =>
         gallery.Thumbnail(id) is { } png ? TypedResults.File(png, "image/png") : throw Missing(id);
 
-    public static Results<NoContent, ProblemHttpResult> Delete(long id, GalleryService gallery) =>
-        gallery.Delete(id) ? TypedResults.NoContent() : throw Missing(id);
+    public static Results<NoContent, ProblemHttpResult> Delete(long id, GalleryService gallery, HttpContext http)
+    {
+        Sequence(http, gallery, gallery.Delete(id) ?? throw Missing(id));
+        return TypedResults.NoContent();
+    }
 
     /// <param name="k">How many neighbours, 1 to Uploads:MaxK.</param>
+    /// <param name="minSequence">Shared gallery (PostgreSQL): search only once this replica reflects at least this change
+    /// (the X-Gallery-Sequence of a write), waiting up to Gallery:MinSequenceWaitMs, else 503.</param>
     public static async Task<Results<Ok<SearchResponse>, ProblemHttpResult>> SearchAsync([AsParameters] UploadServices s,
-        GalleryService gallery, int k = 5)
+        GalleryService gallery, [FromHeader(Name = MinSequenceHeader)] long? minSequence = null, int k = 5)
     {
         s.CheckK(k);
+        if (minSequence is { } min) await gallery.WaitForSequenceAsync(min, s.Cancellation);
         using var call = await s.BeginAsync(tenCrop: false, needsFeatures: true);   // the query's model and the vectors: one generation
         var answers = await s.AnalyzeAsync(call, tenCrop: false);
+        Sequence(s.Request.HttpContext, gallery, gallery.Sequence);   // read before the search: the index reflects at least this
         return TypedResults.Ok(new SearchResponse(call.Model.Fingerprint, k, [.. answers.Select((a, i) =>
             new ImageSearch(i, a.Cached, [.. gallery.Search(call.Generation, a.Prediction.Features, k).Select(SearchHit.From)]))]));
     }
@@ -95,6 +104,17 @@ public static class GalleryEndpoints
         UploadServices.CheckK(k, options.Value);
         var (fingerprint, hits) = gallery.SimilarTo(id, k) ?? throw Missing(id);
         return TypedResults.Ok(new SimilarResponse(fingerprint, id, k, [.. hits.Select(SearchHit.From)]));
+    }
+
+    /// <summary>Response header: the change sequence a write committed, or the one a search's index reflected.</summary>
+    public const string SequenceHeader = "X-Gallery-Sequence";
+    /// <summary>Request header: search only once this replica reflects at least this change.</summary>
+    public const string MinSequenceHeader = "X-Gallery-Min-Sequence";
+
+    /// <summary>Shared gallery only: with SQLite there is one process and no sequence to give.</summary>
+    static void Sequence(HttpContext http, GalleryService gallery, long sequence)
+    {
+        if (gallery.IsShared) http.Response.Headers[SequenceHeader] = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     static RefusedException Missing(long id) => RefusedException.NotFound($"There is no gallery image {id}. GET /api/gallery lists them.");

@@ -21,13 +21,19 @@ public sealed class SqliteGalleryStore : IGalleryStore
     public SqliteGalleryStore(string path)
     {
         Path = path;
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false,   // closing releases the file
         }.ToString());
+    }
+
+    /// <summary>Opens (or creates) the file and its table; throws <see cref="GalleryUnavailableException"/> naming the path.</summary>
+    public void Open()
+    {
+        var path = Path;
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         try
         {
             _db.Open();
@@ -83,12 +89,12 @@ public sealed class SqliteGalleryStore : IGalleryStore
     public string Path { get; }
     public string Location => Path;
     /// <summary>"wal" unless the file system refused it.</summary>
-    public string JournalMode { get; }
+    public string JournalMode { get; private set; } = "?";
 
     /// <summary>Inserts in one transaction; returns the new ids in order.</summary>
-    public long[] Insert(IReadOnlyList<NewGalleryImage> images, DateTimeOffset createdUtc)
+    public GalleryWrite Insert(IReadOnlyList<NewGalleryImage> images, DateTimeOffset createdUtc)
     {
-        return Writing(() =>
+        return new GalleryWrite(Writing(() =>
         {
             lock (_lock)
             {
@@ -117,13 +123,13 @@ public sealed class SqliteGalleryStore : IGalleryStore
                 tx.Commit();
                 return ids;
             }
-        });
+        }), 0);
     }
 
     /// <summary>Every row, oldest first. A row that does not read as this service writes it (a wrong type, a NULL, a
     /// date that does not parse, a vector whose bytes are not whole floats) is left out and passed to
     /// <paramref name="bad"/> with its id (or rowid) and what is wrong: one bad row never stops the service.</summary>
-    public List<GalleryRecord> ReadAll(Action<long, string>? bad = null)
+    public GallerySnapshot ReadAll(string fingerprint, Action<long, string>? bad = null)
     {
         lock (_lock)
         {
@@ -145,7 +151,7 @@ public sealed class SqliteGalleryStore : IGalleryStore
                     bad?.Invoke(r.GetInt64(0), e.Message);
                 }
             }
-            return rows;
+            return new GallerySnapshot(rows, 0);
         }
     }
 
@@ -170,29 +176,45 @@ public sealed class SqliteGalleryStore : IGalleryStore
         }
     }
 
-    /// <summary>Replaces vectors (and their model) in one transaction.</summary>
-    public void UpdateFeatures(IReadOnlyList<(long Id, float[] Features)> rows, string fingerprint)
+    /// <summary>One vector a row: rows of another model (or another width) get the new model's vector in place.</summary>
+    public (int Claimed, int Left) EmbedMissing(string fingerprint, int dim, int batch, IReadOnlyCollection<long> skip, Embedder embed)
     {
-        Writing(() =>
+        List<StoredCopy> copies = [];
+        lock (_lock)
         {
-            lock (_lock)
+            using var cmd = Command("SELECT id, prepared_png, prepared_size FROM images WHERE model <> $model OR length(features) <> $bytes ORDER BY id;");
+            cmd.Parameters.AddWithValue("$model", fingerprint);
+            cmd.Parameters.AddWithValue("$bytes", dim * sizeof(float));
+            using var r = cmd.ExecuteReader();
+            var left = 0;
+            while (r.Read())
+            {
+                var id = r.GetInt64(0);
+                if (skip.Contains(id)) continue;
+                if (copies.Count < batch && r.GetValue(1) is byte[] png) copies.Add(new StoredCopy(id, png, r.GetInt32(2)));
+                else left++;
+            }
+            if (copies.Count == 0) return (0, left);
+            var vectors = embed(copies);
+            Writing(() =>
             {
                 using var tx = _db.BeginTransaction();
-                foreach (var (id, features) in rows)
+                foreach (var (id, features) in vectors)
                 {
-                    using var cmd = Command("UPDATE images SET model = $model, features = $features WHERE id = $id;", tx);
-                    cmd.Parameters.AddWithValue("$model", fingerprint);
-                    cmd.Parameters.AddWithValue("$features", ToBytes(features));
-                    cmd.Parameters.AddWithValue("$id", id);
-                    cmd.ExecuteNonQuery();
+                    using var update = Command("UPDATE images SET model = $model, features = $features WHERE id = $id;", tx);
+                    update.Parameters.AddWithValue("$model", fingerprint);
+                    update.Parameters.AddWithValue("$features", ToBytes(features));
+                    update.Parameters.AddWithValue("$id", id);
+                    update.ExecuteNonQuery();
                 }
                 tx.Commit();
-            }
-            return 0;
-        });
+                return 0;
+            });
+            return (copies.Count, left);
+        }
     }
 
-    public bool Delete(long id)
+    public long? Delete(long id)
     {
         return Writing(() =>
         {
@@ -200,7 +222,7 @@ public sealed class SqliteGalleryStore : IGalleryStore
             {
                 using var cmd = Command("DELETE FROM images WHERE id = $id;");
                 cmd.Parameters.AddWithValue("$id", id);
-                return cmd.ExecuteNonQuery() == 1;
+                return cmd.ExecuteNonQuery() == 1 ? 0L : (long?)null;
             }
         });
     }

@@ -23,4 +23,6 @@ public static class ApiMetrics
     public static readonly Gauge InFlight = Metrics.CreateGauge("alexnet_requests_in_flight",
         "Requests inside the upload endpoints (see Inference:MaxRequestsInFlight).");
     public static readonly Gauge GalleryImages = Metrics.CreateGauge("alexnet_gallery_images", "Images in the gallery index.");
+    public static readonly Gauge GallerySequence = Metrics.CreateGauge("alexnet_gallery_sequence",
+        "The last change of a shared gallery (PostgreSQL) this replica's index reflects (0 with SQLite).");
 }

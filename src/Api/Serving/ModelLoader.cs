@@ -81,7 +81,7 @@ public sealed class ModelLoader(ServingHost host, GalleryService gallery, IOptio
         log.LogInformation("Model warmed up on {Provider} in {Ms} ms (batches of 1 and {Max}).", next.Provider.Label(),
             watch.ElapsedMilliseconds, options.Value.MaxBatchSize);
         if (host.Current is null) host.Report("the gallery is loading");
-        gallery.SwitchModel(next, index => host.Publish(new Generation(next, index)));
+        gallery.SwitchModel(next, index => host.Publish(new Generation(next, index)), waitForStore: host.Current is null);
         Announce(next);
     }
 

@@ -16,6 +16,7 @@ public static class ServingRegistration
     {
         services.AddSingleton<ServingHost>();
         services.AddSingleton<GalleryService>();
+        services.AddHostedService<GalleryFollower>();   // a shared store's change feed (PostgreSQL); idle with SQLite
         services.AddSingleton<ModelLoader>();   // also POST /api/model/reload
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoader>());
         services.AddSingleton(sp => new CoreScheduler(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.MaxConcurrentDecodes));
