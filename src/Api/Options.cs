@@ -146,7 +146,8 @@ public sealed class GalleryOptions
     /// <summary>Threads one search scans with (each takes partitions of the rows as it comes free). 0: one per core.</summary>
     [Range(0, 1024)] public int SearchThreads { get; set; }
     /// <summary>At start, an empty gallery gets the sample images (Samples:Path), each under its class as label. Off by
-    /// default: a gallery is the operator's.</summary>
+    /// default: a gallery is the operator's. TODO: with a shared PostgreSQL gallery, replicas that start together on an
+    /// empty gallery may each add them (the emptiness check is per replica, not a transaction): set it on one replica.</summary>
     public bool SeedSamples { get; set; }
 }
 
