@@ -39,12 +39,17 @@ COPY --from=aspnet /usr/share/dotnet /usr/share/dotnet
 RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet
 WORKDIR /app
 COPY --from=build /app ./
-COPY models/ /models/
+# The demo model (and its card and pictures), the profiles and the sample images: nothing else of models/ (a
+# user's own weights there stay out; .dockerignore also keeps them out of the build context).
+COPY models/fashion-mnist-compact.* /models/
+COPY models/profiles/ /models/profiles/
+COPY models/samples/ /models/samples/
 COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck
 RUN mkdir -p /data && chown app /data
 ENV ASPNETCORE_HTTP_PORTS=8080 \
     Grpc__Url=http://+:8081 \
     Inference__ModelPath=/models/fashion-mnist-compact.onnx \
+    Samples__Path=/models/samples \
     Inference__Provider=Cuda \
     Gallery__DatabasePath=/data/gallery.db
 VOLUME ["/data"]

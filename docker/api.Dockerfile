@@ -37,12 +37,17 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./
-COPY models/ /models/
+# The demo model (and its card and pictures), the profiles and the sample images: nothing else of models/ (a
+# user's own weights there stay out; .dockerignore also keeps them out of the build context).
+COPY models/fashion-mnist-compact.* /models/
+COPY models/profiles/ /models/profiles/
+COPY models/samples/ /models/samples/
 COPY docker/healthcheck.sh /usr/local/bin/alexnet-healthcheck
 RUN mkdir -p /data && chown "$APP_UID" /data
 ENV ASPNETCORE_HTTP_PORTS=8080 \
     Grpc__Url=http://+:8081 \
     Inference__ModelPath=/models/fashion-mnist-compact.onnx \
+    Samples__Path=/models/samples \
     Inference__Provider=Cpu \
     Gallery__DatabasePath=/data/gallery.db
 VOLUME ["/data"]

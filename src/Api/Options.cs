@@ -151,6 +151,19 @@ public sealed class GalleryOptions
     /// <summary>How long a pass waits for SearchBatchMax searches before it starts. 0: no wait, a pass takes the
     /// searches that queued while the previous one ran.</summary>
     [Range(0, 100)] public int SearchBatchDelayMs { get; set; }
+    /// <summary>At start, an empty gallery gets the sample images (Samples:Path), each under its class as label. Off by
+    /// default: a gallery is the operator's. TODO: with a shared PostgreSQL gallery, replicas that start together on an
+    /// empty gallery may each add them (the emptiness check is per replica, not a transaction): set it on one replica.</summary>
+    public bool SeedSamples { get; set; }
+}
+
+/// <summary>The "Samples" section: the sample images the page offers and Gallery:SeedSamples stores.</summary>
+public sealed class SamplesOptions
+{
+    /// <summary>A folder with samples.json (<c>{"items": [{"file": "bag/bag-1.png", "label": "Bag"}]}</c>) and the PNGs it
+    /// lists. Relative paths resolve like Inference:ModelPath (the repository's models/samples under <c>dotnet run</c>).
+    /// A folder without samples.json: no samples.</summary>
+    [Required] public string Path { get; set; } = "../../models/samples";
 }
 
 /// <summary>The "Cache" section: recent answers by image bytes, model and options.</summary>
@@ -199,6 +212,7 @@ public static class OptionsRegistration
         services.AddOptions<UploadOptions>().BindConfiguration("Uploads").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<UploadOptions>, ValidateUploadOptions>();
         services.AddOptions<GalleryOptions>().BindConfiguration("Gallery").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SamplesOptions>().BindConfiguration("Samples").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SecurityOptions>().BindConfiguration("Security");
         services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimit").ValidateDataAnnotations().ValidateOnStart();

@@ -20,4 +20,8 @@ public sealed record LabelSet(IReadOnlyList<string> Names, IReadOnlyList<string>
 
     public static LabelSet FashionMnist { get; } = new(
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]);
+
+    /// <summary>What a model trained on Fashion-MNIST knows (its provenance's <c>domain</c>); the bundled demo model carries it.</summary>
+    public const string FashionMnistDomain = "Fashion-MNIST: small grey pictures (28x28 scaled to 64x64) of one light garment, " +
+        "shoe or bag on a dark background, in ten classes. Photos and other pictures get meaningless answers.";
 }

@@ -67,6 +67,10 @@ public sealed record ModelProfile
     /// <summary>Class names, one per line in output order (or "wnid&lt;TAB&gt;name" lines): a file path, relative to
     /// the profile's folder.</summary>
     public string Labels { get; init; } = "";
+    /// <summary>What the model knows, in plain words for the person who uploads (what its training images look like;
+    /// what gets meaningless answers). Optional; shown in /api/model and on the page.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]   // so profiles without it keep their hash
+    public string? Domain { get; init; }
 
     /// <summary>The shorter side before the crop.</summary>
     public int EffectiveResizeSize => ResizeSize ?? (Resize == ResizeStyle.Squash ? InputSize : (int)Math.Round(InputSize * 256.0 / 224));

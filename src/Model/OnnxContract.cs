@@ -57,6 +57,10 @@ public sealed record Provenance
     /// <summary>Images per split the run was limited to (<c>--limit</c>), when it was: a smoke run, not a full one.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public int? Limit { get; init; }
+    /// <summary>What the model knows, in plain words for the person who uploads (what its training images look like and
+    /// what it gets wrong), when the exporter knew it: the service shows it in /api/model and beside the upload box.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Domain { get; init; }
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
     public static Provenance FromJson(string json) => JsonSerializer.Deserialize<Provenance>(json, JsonOptions)!;

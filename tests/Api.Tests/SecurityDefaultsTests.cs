@@ -24,7 +24,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
     static readonly HashSet<string> KnownInputs = ["id", "k", "tenCrop", "offset", "limit", "label", "note", Uploads.Field,
         Endpoints.GalleryEndpoints.MinSequenceHeader, "minSequence",   // a change sequence number (a shared gallery)
         // The Open Inference Protocol's: the served model's name and version (compared with the configured ones, never
-        // opened), and its JSON request (tensors by name and their data, never a location).
+        // opened), and its JSON request (tensors by name and their data, never a location); also a sample's name (GET
+        // /api/samples/{name}), looked up in the list read at start, never part of a path.
         "name", "version", "parameters", "inputs", "outputs",
         // A served model's name (/api/classify?model=), looked up among the configured ones (ModelRegistry.Resolve), never opened.
         "model"];
@@ -82,7 +83,8 @@ public sealed partial class SecurityDefaultsTests(ModelFixture models) : IDispos
             foreach (var p in endpoint.RoutePattern.Parameters)
                 Assert.True(p.Name == "id" || endpoint.RoutePattern.RawText!.StartsWith("/swagger", StringComparison.Ordinal)
                     || (p.Name is "name" or "version" && endpoint.RoutePattern.RawText!.StartsWith("/v2/models/", StringComparison.Ordinal))
-                    || (p.Name is "name" && endpoint.RoutePattern.RawText == "/api/models/{name}/reload"),
+                    || (p.Name is "name" && endpoint.RoutePattern.RawText == "/api/models/{name}/reload")
+                    || (p.Name == "name" && endpoint.RoutePattern.RawText == "/api/samples/{name}"),
                     $"{endpoint.RoutePattern.RawText} binds '{p.Name}' from the route");
             if (endpoint.Metadata.GetMetadata<MethodInfo>() is not { } handler) continue;
             foreach (var p in handler.GetParameters())

@@ -101,6 +101,40 @@ public sealed class ThirdPartyModelTests(PyTorchExports exports) : IClassFixture
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
     }
 
+    /// <summary>GET /api/model/conv1.png for torch.onnx.export's files: drawn from the file's own first Conv weights,
+    /// tile by tile the weights PyTorch had (11x11 kernels at 4 px a weight, tiles of 46 px, 24 a row).</summary>
+    [Fact]
+    public async Task Conv1PictureOfAThirdPartyFileIsDrawnFromItsOwnWeights()
+    {
+        foreach (var (dir, profile) in new[] { (exports.Torchvision, WriteProfile(Path.Combine(exports.Torchvision, "tv.profile.json"), TorchvisionProfile)),
+            (exports.Caffe, ShippedProfile("bvlcalexnet.profile.json")) })
+        {
+            await using var factory = new ApiFactory(Path.Combine(dir, "alexnet.onnx"), _dir.File($"{Path.GetFileName(dir)}.db"),
+                new Dictionary<string, string?> { ["Inference:ProfilePath"] = profile });
+            var client = await factory.ReadyClientAsync();
+            using var response = await client.GetAsync("/api/model/conv1.png");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var picture = SixLabors.ImageSharp.Image.Load<Rgb24>(await response.Content.ReadAsByteArrayAsync());
+            const int px = 4, tile = 11 * px + 2, perRow = 24;
+            Assert.Equal((perRow * tile + 2, 3 * tile + 2), (picture.Width, picture.Height));   // 64 kernels: three rows
+            if (dir != exports.Torchvision) continue;   // the Caffe-style file reorders BGR to RGB inside its graph: colours differ
+            var weights = PyTorchFixture.Floats(Path.Combine(dir, "conv1.f32"));   // (64, 3, 11, 11)
+            const int plane = 121;
+            for (var i = 0; i < 64; i++)
+            {
+                var kernel = weights.AsSpan(i * 3 * plane, 3 * plane).ToArray();
+                float min = kernel.Min(), range = kernel.Max() - min;
+                for (var y = 0; y < 11; y += 5)
+                    for (var x = 0; x < 11; x += 5)
+                    {
+                        var got = picture[1 + i % perRow * tile + 1 + x * px + 1, 1 + i / perRow * tile + 1 + y * px + 1];
+                        byte Want(int c) => (byte)Math.Clamp(255 * (kernel[c * plane + y * 11 + x] - min) / range, 0, 255);
+                        Assert.True((Want(0), Want(1), Want(2)) == (got.R, got.G, got.B), $"kernel {i} at ({x}, {y}): drawn {got}");
+                    }
+            }
+        }
+    }
+
     [Fact]
     public async Task ModelZooStyleFileServesPyTorchsTop5ForAPictureThroughTheShippedProfile()
     {

@@ -1,7 +1,5 @@
 using AlexNet.Model;
 using AlexNet.Model.Onnx;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
 
 namespace AlexNet.Tests.Shared;
 
@@ -28,25 +26,5 @@ public static class TestModel
             Metrics = new() { ["val_top1_error"] = 0.9, ["val_top5_error"] = 0.5 },
         };
         AlexNetOnnxGraph.Build(s, w, norm, new AlexNet.Model.Onnx.ModelMetadata(Labels, Synsets, provenance)).Save(path);
-    }
-
-    /// <summary>A stand-in for the training worker's conv1 picture beside a model: two rows (towers) of 24 5x5 colour
-    /// kernels, each pixel 4x4 with a 4-pixel gap.</summary>
-    public static void WriteConv1Picture(string path, int seed)
-    {
-        const int kernels = 24, size = 5, scale = 4, gap = 4;
-        var rng = new Random(seed);
-        using var image = new Image<Rgb24>(kernels * (size * scale + gap) - gap, 2 * size * scale + gap, new Rgb24(255, 255, 255));
-        for (var tower = 0; tower < 2; tower++)
-            for (var k = 0; k < kernels; k++)
-                for (var y = 0; y < size; y++)
-                    for (var x = 0; x < size; x++)
-                    {
-                        var c = new Rgb24((byte)rng.Next(40, 220), (byte)rng.Next(40, 220), (byte)rng.Next(40, 220));
-                        for (var dy = 0; dy < scale; dy++)
-                            for (var dx = 0; dx < scale; dx++)
-                                image[k * (size * scale + gap) + x * scale + dx, tower * (size * scale + gap) + y * scale + dy] = c;
-                    }
-        image.SaveAsPng(path);
     }
 }

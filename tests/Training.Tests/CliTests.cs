@@ -109,6 +109,10 @@ public class CliTests
         Assert.True(evalCode == 0, evalErr);
         Assert.Contains("centre   images 6", evalOut);
         Assert.Contains("10-crop  images 6", evalOut);
+        // Progress like train's (plain lines when not on a terminal), on stderr so that stdout stays the result.
+        Assert.Matches(@"\d\d:\d\d:\d\d centre top-1 err [0-9.]+% [0-9]+ img/s \[6/6\]", evalErr);
+        Assert.Matches(@"\d\d:\d\d:\d\d 10-crop top-1 err [0-9.]+% [0-9]+ img/s \[6/6\]", evalErr);
+        Assert.DoesNotContain("img/s", evalOut);
     }
 
     [Fact]

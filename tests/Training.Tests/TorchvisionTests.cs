@@ -106,6 +106,12 @@ public class TorchvisionTests
             Assert.Equal((224, 256, 1000, "torchvision"), (sizes.InputSize, sizes.ResizeSize, sizes.Classes, sizes.Preset));
         }
         OnnxChecker.AssertValid(path);
+
+        // The service draws conv1 from the imported file's own weights: the reader finds features.0.weight, value for value.
+        var conv1 = OnnxWeightReader.FirstConvWeights(path).Single();
+        Assert.Equal(new long[] { 64, 3, 11, 11 }, conv1.Dims);
+        Assert.Equal(model.Weights().Single(w => w.Key == "features.0.weight").Value.data<float>().ToArray(), conv1.Values);
+        Assert.NotNull(AlexNet.Api.Inference.Conv1Picture.Draw([conv1], bgr: false));
     }
 
     [Fact]

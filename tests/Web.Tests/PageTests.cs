@@ -27,7 +27,6 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var model = _dir.File("model-a.onnx");
         TestModel.Write(model, seed: 1);
-        TestModel.WriteConv1Picture(_dir.File("model-a.conv1.png"), seed: 1);
         _server = new ApiFactory(model, _dir.File("gallery.db"), new Dictionary<string, string?>
         {
             ["Uploads:MaxImageBytes"] = MaxImageBytes.ToString(CultureInfo.InvariantCulture),
@@ -84,7 +83,7 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var page = await OpenAsync();
         await Expect(page.Locator("#facts")).ToContainTextAsync("Validation top-1 error");
-        await Expect(page.Locator("#kernels")).ToBeVisibleAsync();   // model-a.conv1.png beside the model
+        await Expect(page.Locator("#kernels")).ToBeVisibleAsync();   // drawn from model-a.onnx's own conv1 weights
         await Expect(page.Locator("#tiles")).ToContainTextAsync("The gallery is empty");
         await ShotAsync(page, "01-start");
 

@@ -16,6 +16,7 @@ public static class ApiRoutes
         api.MapGalleryEndpoints();
         api.MapModelEndpoints();
         api.MapModelsEndpoints();
+        api.MapSampleEndpoints();
         app.MapHealthEndpoints();
         app.MapMetrics();
         return app;

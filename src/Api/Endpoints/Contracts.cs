@@ -69,9 +69,11 @@ public sealed record ClassInfo(int Index, string Label, string? Wnid);
 /// <param name="FeatureDim">0 for a third-party model whose profile names no feature output (no gallery).</param>
 /// <param name="Profile">The declared preprocessing of a third-party ONNX file (Inference:ProfilePath); null for a
 /// model exported by this project, which carries its preprocessing in the graph and metadata.</param>
+/// <param name="Domain">What the model knows, in plain words (its provenance's or its profile's <c>domain</c>): the
+/// images it was trained on and what gets meaningless answers. Null when the file does not say.</param>
 public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
     int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata,
-    ModelProfile? Profile);
+    ModelProfile? Profile, string? Domain);
 
 /// <summary>The answer of POST /api/model/reload.</summary>
 /// <param name="Changed">False when the file at Inference:ModelPath is the model already serving.</param>

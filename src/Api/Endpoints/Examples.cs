@@ -32,7 +32,7 @@ public static class Examples
         [new ClassInfo(0, "T-shirt/top", null), new ClassInfo(1, "Trouser", null) /* ... */],
         JsonDocument.Parse("""{"dataset":"Fashion-MNIST","epochs":12,"init":"Kaiming","metrics":{"test_top1_error_centre":0.0993,"test_top1_error_10crop":0.091}}""").RootElement,
         new Dictionary<string, string> { ["alexnet.preset"] = "compact", ["alexnet.input_size"] = "56", ["alexnet.resize_size"] = "64" },
-        Profile: null);
+        Profile: null, Domain: AlexNet.Model.LabelSet.FashionMnistDomain);
 
     public static readonly ReadinessResponse Ready = new("ready", "CPU", "fashion-mnist-compact.onnx", Fingerprint, 1, 0);
 }

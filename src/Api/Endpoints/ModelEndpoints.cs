@@ -1,4 +1,5 @@
 using AlexNet.Api.Http;
+using AlexNet.Api.Inference;
 using AlexNet.Api.Serving;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -15,9 +16,10 @@ public static class ModelEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithExample(StatusCodes.Status200OK, Examples.Model);
         api.MapGet("/model/conv1.png", Conv1).WithTags("Model").WithName("ModelConv1")
-            .WithSummary("Picture of the model's conv1 kernels, when one was saved beside the model file")
-            .WithDescription("The PNG named like the model file with .conv1.png for .onnx (the training worker writes it), " +
-                "from the model's folder. 404 when there is none.")
+            .WithSummary("Picture of the model's conv1 kernels, drawn from its own weights")
+            .WithDescription("The first layer's convolution kernels of the model in service (ours: tower a above tower b, as the " +
+                "paper's Figure 3; torchvision's and third-party files alike), each tile scaled to 0..255 on its own. 404 when the " +
+                "model's first layer is not a convolution with float weights in the file.")
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapPost("/model/reload", ReloadAsync).WithTags("Model").WithName("ReloadModel")
@@ -39,15 +41,14 @@ public static class ModelEndpoints
             r.GalleryImages, Math.Round(r.Took.TotalSeconds, 3)));
     }
 
-    /// <summary>The path is the loaded model's, never a client's: <c>models/x.onnx</c> gives <c>models/x.conv1.png</c>.</summary>
-    public static Results<PhysicalFileHttpResult, ProblemHttpResult> Conv1(ServingHost host, HttpContext http)
+    /// <summary>Drawn from the weights of the file in service (read from its own path, never a client's).</summary>
+    public static Results<FileContentHttpResult, ProblemHttpResult> Conv1(ServingHost host, Conv1Picture pictures, HttpContext http)
     {
         var model = host.Require().Model;
-        var path = Path.Combine(Path.GetDirectoryName(model.Path)!, Path.GetFileNameWithoutExtension(model.Path) + ".conv1.png");
-        if (!File.Exists(path))
-            throw RefusedException.NotFound($"The model {model.FileName} has no conv1 picture ({Path.GetFileName(path)} beside it).");
-        http.Response.Headers.CacheControl = "no-cache";   // a new model file may come with a new picture; revalidate
-        return TypedResults.PhysicalFile(path, "image/png", lastModified: File.GetLastWriteTimeUtc(path));
+        var png = pictures.For(model)
+            ?? throw RefusedException.NotFound($"The model {model.FileName} does not start with a convolution whose float weights are in the file, so there are no conv1 kernels to draw.");
+        http.Response.Headers.CacheControl = "no-cache";   // a reload may serve another model at the same URL; revalidate
+        return TypedResults.File(png, "image/png", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{model.Fingerprint[7..23]}\""));
     }
 
     public static Results<Ok<ModelResponse>, ProblemHttpResult> Get(ServingHost host)
@@ -56,6 +57,6 @@ public static class ModelEndpoints
         var m = generation.Model;
         return TypedResults.Ok(new ModelResponse(m.FileName, m.Fingerprint, m.Preset, generation.Classifier.Provider.Label(), m.InputSize,
             m.ResizeSize, m.Classes, m.FeatureDim, [.. m.Labels.Select((l, i) => new ClassInfo(i, l, m.Synsets[i]))], m.Provenance,
-            m.Metadata, m.Profile));
+            m.Metadata, m.Profile, m.Domain));
     }
 }

@@ -25,6 +25,9 @@ public sealed record ModelInfo(
     ModelProfile? Profile = null)
 {
     public string FileName => System.IO.Path.GetFileName(Path);
+    /// <summary>What the model knows, in plain words: the profile's <c>domain</c>, else the provenance's; null when neither says.</summary>
+    public string? Domain => Profile?.Domain ?? (Provenance is { ValueKind: JsonValueKind.Object } p
+        && p.TryGetProperty("domain", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null);
     /// <summary>False for a profiled third-party model that names no feature output: no gallery, no /api/features.</summary>
     public bool HasFeatures => FeatureDim > 0;
     /// <summary>How uploads are resized and cropped for this model.</summary>

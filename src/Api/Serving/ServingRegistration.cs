@@ -1,5 +1,6 @@
 using AlexNet.Api.Gallery;
 using AlexNet.Api.Inference;
+using AlexNet.Api.Samples;
 using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Serving;
@@ -27,6 +28,9 @@ public static class ServingRegistration
         services.AddOptions<List<Models.NamedModelOptions>>().BindConfiguration("Models");
         services.AddSingleton<Models.ModelRegistry>();
         services.AddHostedService<Models.NamedModelsService>();
+        services.AddSingleton<Conv1Picture>();       // GET /api/model/conv1.png, drawn once per model file
+        services.AddSingleton<SampleLibrary>();      // read at start (a bad manifest stops it), like the model
+        services.AddHostedService<SampleSeeder>();   // Gallery:SeedSamples, after the first model is in service
         return services;
     }
 }

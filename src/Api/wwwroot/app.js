@@ -17,6 +17,8 @@ const state = {
   galleryOffset: 0,
   similarTo: null,     // gallery id whose neighbours are shown, or null for the chosen image's
   galleryOff: null,    // why the gallery cannot be used with the model now serving (it gives no features), or null
+  samples: [],         // GET /api/samples: { name, label, url }
+  sampleNext: 0,       // which sample "Try a sample" shows next (they take turns from a random start)
 };
 
 // ---- talking to the service ----
@@ -133,6 +135,29 @@ function uploadDetail(error) {
 }
 
 // ---- choosing an image ----
+
+// Sample images of what the model knows, served by the service from its own folder (GET /api/samples).
+async function loadSamples() {
+  try {
+    state.samples = await call('/api/samples');
+  } catch (error) {
+    if (!(error instanceof Problem)) throw error;
+    state.samples = [];
+  }
+  state.sampleNext = Math.floor(Math.random() * Math.max(1, state.samples.length));
+  $('try-sample').hidden = $('try-another-sample').hidden = state.samples.length === 0;
+}
+
+async function trySample() {
+  const sample = state.samples[state.sampleNext++ % state.samples.length];
+  const response = await fetch(sample.url, { cache: 'force-cache' });
+  if (!response.ok) {
+    showAlert('upload', 'The sample did not load', `GET ${sample.url} answered ${response.status}.`);
+    return;
+  }
+  const blob = await response.blob();
+  analyse(new File([blob], `${sample.name}.png`, { type: 'image/png' }));
+}
 
 function pick(files) {
   const list = [...files];
@@ -499,6 +524,9 @@ async function loadModel() {
   }
   const p = model.provenance && typeof model.provenance === 'object' ? model.provenance : {};
   $('brand-model').textContent = model.file;
+  // What this model knows, in its own words (its provenance's or profile's domain): beside the upload box.
+  $('model-domain').textContent = model.domain ? `What this model knows: ${model.domain}` : '';
+  $('model-domain').hidden = !model.domain;
   $('model-lede').textContent = `${model.file}: what the loaded model file says about itself.`;
 
   const rows = [];
@@ -541,7 +569,7 @@ async function loadModel() {
   $('labels').replaceChildren(...model.labels.map((c) =>
     h('li', { title: c.wnid || null }, h('span', { text: String(c.index) }), c.label)));
 
-  // Served only when the model's folder has <model>.conv1.png; a 404 leaves the figure hidden.
+  // Drawn by the service from the model's own first-layer weights; a 404 (no Conv first) leaves the figure hidden.
   const img = $('kernels-img');
   img.addEventListener('load', () => { $('kernels').hidden = false; }, { once: true });
   img.src = '/api/model/conv1.png';
@@ -575,6 +603,8 @@ function wire() {
   const choose = () => input.click();
   $('choose').addEventListener('click', choose);
   $('choose-again').addEventListener('click', choose);
+  $('try-sample').addEventListener('click', trySample);
+  $('try-another-sample').addEventListener('click', trySample);
   input.addEventListener('change', () => { pick(input.files); input.value = ''; });
 
   // Drop anywhere on the page; the drop zone lights up while a file is dragged over the window.
@@ -605,6 +635,6 @@ function wire() {
 
 wire();
 hitsEmpty('Nothing to compare yet.');
-await Promise.all([loadStatus(), loadModel(), loadGallery()]);
+await Promise.all([loadStatus(), loadModel(), loadGallery(), loadSamples()]);
 setInterval(() => { if (document.visibilityState === 'visible') loadStatus(); }, 30_000);
 document.documentElement.dataset.ready = 'true';   // for tests and scripts: the first loads are done

@@ -1,4 +1,5 @@
 using AlexNet.Training.Evaluation;
+using AlexNet.Training.Reporting;
 
 namespace AlexNet.Training.Commands;
 
@@ -19,7 +20,9 @@ public sealed class EvaluateCommand : VerbCommand
         {
             var request = new EvaluateRequest(r.GetValue(checkpoint), r.GetValue(model), r.GetValue(data), r.GetValue(fashion),
                 r.GetValue(tenCrop), r.GetValue(limit));
-            foreach (var e in ModelEvaluation.Run(request)) Console.WriteLine($"{e.Crops,-8} {e.Summary}");
+            // Progress like train's: a bar per crop mode on a terminal, else a line every 30 s and at the end (stderr).
+            var report = new ConsoleReport(toStderr: true);
+            foreach (var e in report.Run(() => ModelEvaluation.Run(request, report))) Console.WriteLine($"{e.Crops,-8} {e.Summary}");
             return 0;
         });
     }

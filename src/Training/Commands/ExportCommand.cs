@@ -20,14 +20,17 @@ public sealed class ExportCommand : VerbCommand
         {
             Description = "Extra provenance metric as name=value, e.g. test_top1_error=0.0993 (repeatable).", AllowMultipleArgumentsPerToken = true,
         };
+        var domain = Opt<string>("--domain", "What the model knows, in plain words for the people who upload (what its images " +
+            "look like; what gets meaningless answers), stored in its provenance and shown by the service. Default: " +
+            "Fashion-MNIST's for a run on it, else none.");
         var force = ForceOpt();
-        AddOptions(checkpoint, preset, classes, labels, seed, output, metric, force);
+        AddOptions(checkpoint, preset, classes, labels, seed, output, metric, domain, force);
 
         SetAction(r =>
         {
             RefuseOverwrite(r.GetValue(output), r.GetValue(force));
             var request = new ExportRequest(r.GetValue(checkpoint), r.GetValue(preset)!, r.GetValue(classes), r.GetValue(labels),
-                r.GetValue(seed), r.GetValue(output)!, r.GetValue(metric));
+                r.GetValue(seed), r.GetValue(output)!, r.GetValue(metric), r.GetValue(domain));
             ModelExport.Run(request, new ConsoleReport());
             return 0;
         });

@@ -40,8 +40,12 @@ public sealed record EvalResult(int Images, double Loss, double Top1Error, doubl
 /// <summary>Top-1 and top-5 error on the centre crop or the paper's 10 crops (softmax averaged).</summary>
 public static class Evaluator
 {
-    public static EvalResult Evaluate(IScorer scorer, ImageSet set, ImagePreprocessor prep, bool tenCrop, int batchImages = 64)
+    /// <param name="report">Told after each batch (evaluate's progress bar, or a line every 30 s); null: silent (training's
+    /// validation, which reports per epoch).</param>
+    public static EvalResult Evaluate(IScorer scorer, ImageSet set, ImagePreprocessor prep, bool tenCrop, int batchImages = 64,
+        Reporting.ITrainingReport? report = null)
     {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var crops = tenCrop ? prep.TenCrops : [prep.Center];
         int n = 0, top1 = 0, top5 = 0;
         double loss = 0;
@@ -63,6 +67,8 @@ public static class Evaluator
                 loss -= Math.Log(Math.Max(mean[label], 1e-12f));
                 n++;
             }
+            report?.Progress(tenCrop ? "10-crop" : "centre", n, set.Count,
+                $"top-1 err {100 * (1 - (double)top1 / n):F2}% {n / Math.Max(watch.Elapsed.TotalSeconds, 1e-3):F0} img/s");
         }
         return new EvalResult(n, loss / n, 1 - (double)top1 / n, 1 - (double)top5 / n, tenCrop ? "10-crop" : "centre", classes);
     }

@@ -18,7 +18,7 @@ public sealed record EvaluateRequest(string? Checkpoint, string? Model, string? 
 public static class ModelEvaluation
 {
     /// <summary>The centre-crop result, and the 10-crop one when asked for.</summary>
-    public static List<EvalResult> Run(EvaluateRequest q)
+    public static List<EvalResult> Run(EvaluateRequest q, Reporting.ITrainingReport? report = null)
     {
         if ((q.Checkpoint is null) == (q.Model is null)) throw new ArgumentException("Give exactly one of --checkpoint or --model.");
         IScorer scorer;
@@ -47,8 +47,8 @@ public static class ModelEvaluation
                     prep, labels, q.Limit);
             else if (q.Data is { } folder) set = Folder(folder, prep, labels, q.Limit);
             else throw new ArgumentException("Name the data: --data <folder of class folders> or --fashion-mnist <folder>.");
-            var results = new List<EvalResult> { Evaluator.Evaluate(scorer, set, prep, tenCrop: false) };
-            if (q.TenCrop) results.Add(Evaluator.Evaluate(scorer, set, prep, tenCrop: true));
+            var results = new List<EvalResult> { Evaluator.Evaluate(scorer, set, prep, tenCrop: false, report: report) };
+            if (q.TenCrop) results.Add(Evaluator.Evaluate(scorer, set, prep, tenCrop: true, report: report));
             return results;
         }
     }

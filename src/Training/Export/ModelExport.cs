@@ -12,17 +12,21 @@ namespace AlexNet.Training.Export;
 /// <paramref name="Preset"/> (<paramref name="Classes"/> classes, or as many as <paramref name="Labels"/> names, seeded by
 /// <paramref name="Seed"/>). <paramref name="Metrics"/> are extra name=value provenance metrics.
 /// </summary>
-public sealed record ExportRequest(string? Checkpoint, string Preset, int Classes, string? Labels, int Seed, string Out, string[]? Metrics);
+public sealed record ExportRequest(string? Checkpoint, string Preset, int Classes, string? Labels, int Seed, string Out, string[]? Metrics,
+    string? Domain = null);
 
 /// <summary>ONNX files from checkpoints, fresh weights and fine-tuned best weights, with their provenance.</summary>
 public static class ModelExport
 {
     /// <summary>Does the export command's work.</summary>
     public static string Run(ExportRequest q, ITrainingReport report) => q.Checkpoint is { } c
-        ? FromCheckpoint(c, q.Out, report, ParseMetrics(q.Metrics))
+        ? FromCheckpoint(c, q.Out, report, ParseMetrics(q.Metrics), q.Domain)
         : Fresh(q.Preset, q.Classes, q.Labels, q.Seed, q.Out, report);
 
-    public static string FromCheckpoint(string checkpoint, string path, ITrainingReport report, Dictionary<string, double>? extraMetrics = null)
+    /// <param name="domain">What the model knows, in plain words (<see cref="Provenance.Domain"/>); null: Fashion-MNIST's
+    /// own words for a run on it, else none.</param>
+    public static string FromCheckpoint(string checkpoint, string path, ITrainingReport report, Dictionary<string, double>? extraMetrics = null,
+        string? domain = null)
     {
         var (header, model) = Checkpoint.Load(checkpoint);
         using (model)
@@ -39,6 +43,7 @@ public static class ModelExport
                     .Concat(extraMetrics ?? [])),
                 Note = $"checkpoint {Path.GetFileName(checkpoint)}, trained {header.State.TrainSeconds / 60:F0} min",
                 Limit = header.Options.Limit,
+                Domain = domain ?? (header.Options.FashionMnist is not null ? LabelSet.FashionMnistDomain : null),
             };
             OnnxExporter.Export(model, header.Labels, provenance, path);
         }

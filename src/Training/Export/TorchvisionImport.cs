@@ -36,8 +36,13 @@ public static class TorchvisionImport
             Metrics = metrics,
             Note = "imported from a PyTorch state dict; torchvision's one-tower variant (61.1 M parameters with 1000 classes), " +
                    "not the paper's two-tower net",
+            Domain = labels.Count == 1000 ? ImageNetDomain : null,
         };
         TorchvisionExporter.Export(model, labels, provenance, q.Out);
         return ModelExport.Wrote(q.Out, report);
     }
+
+    /// <summary>torchvision's ImageNet weights (1000 classes): what they know.</summary>
+    public const string ImageNetDomain = "ImageNet (ILSVRC 2012): colour photos of everyday objects and animals in 1,000 classes. " +
+        "Drawings, text, screenshots and close-ups of things outside those classes get meaningless answers.";
 }

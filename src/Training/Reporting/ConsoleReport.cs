@@ -4,7 +4,8 @@ using Spectre.Console;
 namespace AlexNet.Training.Reporting;
 
 /// <summary>Progress bars (loss, error, img/s, ETA) on a terminal; plain timestamped lines when output is redirected.</summary>
-public sealed class ConsoleReport : ITrainingReport
+/// <param name="toStderr">Plain lines to stderr instead of stdout: for commands whose stdout is their result (evaluate).</param>
+public sealed class ConsoleReport(bool toStderr = false) : ITrainingReport
 {
     readonly Stopwatch _lastLine = Stopwatch.StartNew();
     ProgressContext? _progress;
@@ -47,13 +48,31 @@ public sealed class ConsoleReport : ITrainingReport
         }
     }
 
+    public void Progress(string task, int done, int total, string text)
+    {
+        if (_progress is not null)
+        {
+            if (!_tasks.TryGetValue(task, out var bar)) _tasks[task] = bar = _progress.AddTask(Markup.Escape(task), maxValue: total);
+            bar.Description = Markup.Escape($"{task} {text}");
+            bar.Value = done;
+            return;
+        }
+        if (done == total || _lastLine.Elapsed.TotalSeconds >= 30)
+        {
+            Write($"{task} {text} [{done}/{total}]");
+            _lastLine.Restart();
+        }
+    }
+
+    readonly Dictionary<string, ProgressTask> _tasks = [];
+
     public void Epoch(EpochMetrics m) => Write(
         $"epoch {m.Epoch} done: lr {m.Lr:G3} train loss {m.TrainLoss:F4} val loss {m.ValLoss:F4} " +
         $"val top-1 err {100 * m.ValTop1Error:F2}% top-5 err {100 * m.ValTop5Error:F2}% {m.ImagesPerSecond:F0} img/s {m.Seconds:F0} s");
 
-    static void Write(string line)
+    void Write(string line)
     {
         if (Interactive) AnsiConsole.MarkupLine(Markup.Escape(line));
-        else Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}");
+        else (toStderr ? Console.Error : Console.Out).WriteLine($"{DateTime.Now:HH:mm:ss} {line}");
     }
 }
