@@ -20,6 +20,8 @@ public sealed partial class ReadmeCommandTests : IDisposable
         (@"^Security__ApiKey=change-me dotnet run --project src/Api$", "ReadmeCommandTests.TheServiceAndItsCurlExamplesRunAsWritten"),
         (@"^curl .*http://localhost:5080/", "ReadmeCommandTests.TheServiceAndItsCurlExamplesRunAsWritten"),
         (@"^\./test\.sh$", ".ci/run|./test.sh"),
+        // The Node gRPC client needs the gRPC port, which the curl run leaves off: OipTests runs the same script.
+        (@"^\(cd tests/Api\.Tests/OipNode && npm ci\) && node tests/Api\.Tests/OipNode/client\.js ", "OipTests.NodeGrpcClientLoadingTheProtoAtRunTimeGetsTheSameAnswers"),
         (@"^dotnet run --project src/Training -c Release -- ", "ReadmeWorkerCommandTests.TheReadmesWorkerCommandsRunAsWritten"),
         (@"^Inference__ModelPath=\$PWD/models/torchvision-alexnet\.onnx Security__ApiKey=change-me dotnet run --project src/Api$",
             "ReadmeWorkerCommandTests.TheReadmesWorkerCommandsRunAsWritten"),
@@ -91,7 +93,12 @@ public sealed partial class ReadmeCommandTests : IDisposable
         var curls = Commands().Where(c => c.StartsWith("curl ", StringComparison.Ordinal) && c.Contains("localhost:5080", StringComparison.Ordinal)).ToList();
         Assert.True(curls.Count >= 10, $"{curls.Count} curl examples");
         using var service = await ServiceProcess.StartAsync(Path.Combine(Repo(), "models", "fashion-mnist-compact.onnx"), _dir.File("gallery.db"),
-            new Dictionary<string, string> { ["Security__ApiKey"] = "change-me", ["Samples__Path"] = Path.Combine(Repo(), "models", "samples") });
+            new Dictionary<string, string>
+            {
+                ["Security__ApiKey"] = "change-me", ["Samples__Path"] = Path.Combine(Repo(), "models", "samples"),
+                // "Several models by name" asks for a model named other.
+                ["Models__0__Name"] = "other", ["Models__0__Path"] = Path.Combine(Repo(), "models", "fashion-mnist-compact.onnx"),
+            });
         foreach (var curl in curls)
         {
             var command = curl.Replace("http://localhost:5080", service.Address.ToString().TrimEnd('/'), StringComparison.Ordinal);
