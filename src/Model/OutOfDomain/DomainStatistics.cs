@@ -160,7 +160,7 @@ public sealed class DomainStatistics
             var floor = 1e-4 * variance.Average() + 1e-12;
             return new(g.Name, len, meanF, [.. variance.Select(v => (float)Math.Sqrt(v + floor))], null, null, 0, 1);
         }
-        var cov = new double[len, len];
+        var cov = new double[len * len];   // row-major, upper triangle accumulated then mirrored
         var centred = new double[len];
         for (var i = 0; i < n; i++)
         {
@@ -170,20 +170,22 @@ public sealed class DomainStatistics
             {
                 var ca = centred[a];
                 if (ca == 0) continue;
-                for (var b = a; b < len; b++) cov[a, b] += ca * centred[b];
+                var target = cov.AsSpan(a * len + a, len - a);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(centred.AsSpan(a, len - a), ca, target, target);
             }
         }
+        double trace = 0;
         for (var a = 0; a < len; a++)
-            for (var b = a; b < len; b++) cov[b, a] = cov[a, b] /= n - 1;
-        var (values, vectors) = SymmetricEigen.Decompose(cov);   // descending
+        {
+            for (var b = a; b < len; b++) cov[b * len + a] = cov[a * len + b] /= n - 1;
+            trace += cov[a * len + a];
+        }
         var k = Math.Min(Rank, len);
-        var trace = values.Sum();
+        var (values, vectors) = SymmetricEigen.Top(cov, len, k);
         var floorValue = 1e-4 * Math.Max(0, trace) / len + 1e-12;
-        var components = new float[k * len];
-        for (var i = 0; i < k; i++)
-            for (var d = 0; d < len; d++) components[i * len + d] = (float)vectors[d, i];
-        var eigen = values.Take(k).Select(v => (float)Math.Max(v, floorValue)).ToArray();
-        var residual = len > k ? Math.Max(values.Skip(k).Sum() / (len - k), floorValue) : 1;
+        var components = vectors.Select(v => (float)v).ToArray();
+        var eigen = values.Select(v => (float)Math.Max(v, floorValue)).ToArray();
+        var residual = len > k ? Math.Max((trace - values.Sum()) / (len - k), floorValue) : 1;
         return new(g.Name, len, meanF, null, components, eigen, residual, 1);
     }
 

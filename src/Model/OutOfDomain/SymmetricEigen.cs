@@ -1,9 +1,81 @@
+using System.Numerics.Tensors;
+
 namespace AlexNet.Model.OutOfDomain;
 
-/// <summary>Eigenvalues and eigenvectors of a small symmetric matrix by cyclic Jacobi rotations (Golub and Van Loan,
-/// section 8.5): a few hundred columns in about a second, deterministic, no library.</summary>
+/// <summary>Eigenvalues and eigenvectors of a symmetric matrix, deterministic, no library: all of them for a small matrix
+/// by cyclic Jacobi rotations (Golub and Van Loan, section 8.5), or the largest few of a larger one by subspace iteration
+/// (Golub and Van Loan, section 8.2.4) with a Rayleigh-Ritz step.</summary>
 public static class SymmetricEigen
 {
+    /// <summary>The <paramref name="k"/> largest eigenvalues (descending) of the symmetric d x d matrix
+    /// <paramref name="matrix"/> (row-major) and their eigenvectors (k rows of d). Subspace iteration on k + 8 vectors
+    /// from a fixed seed: 300 steps of d^2 (k + 8) multiply-adds, about 0.1 s for d = 384; the top k converge as
+    /// (lambda_{k+9} / lambda_k)^steps.</summary>
+    public static (double[] Values, double[] Vectors) Top(double[] matrix, int d, int k, int steps = 300)
+    {
+        if (matrix.Length != d * d) throw new ArgumentException($"{matrix.Length} values for a {d} x {d} matrix.");
+        var m = Math.Min(d, k + 8);
+        var rng = new Random(12345);
+        var q = new double[m * d];                     // m rows of d
+        for (var i = 0; i < q.Length; i++) q[i] = rng.NextDouble() - 0.5;
+        Orthonormalize(q, m, d);
+        var z = new double[m * d];
+        for (var step = 0; step < steps; step++)
+        {
+            Multiply(matrix, q, z, m, d);              // z_i = A q_i
+            (q, z) = (z, q);
+            Orthonormalize(q, m, d);
+        }
+        Multiply(matrix, q, z, m, d);
+        var h = new double[m, m];                      // Q^T A Q
+        for (var i = 0; i < m; i++)
+            for (var j = 0; j < m; j++) h[i, j] = TensorPrimitives.Dot<double>(q.AsSpan(i * d, d), z.AsSpan(j * d, d));
+        for (var i = 0; i < m; i++)
+            for (var j = 0; j < i; j++) h[i, j] = h[j, i] = (h[i, j] + h[j, i]) / 2;
+        var (values, w) = Decompose(h);
+        var kk = Math.Min(k, m);
+        var vectors = new double[kk * d];
+        for (var c = 0; c < kk; c++)
+            for (var i = 0; i < m; i++)
+            {
+                var target = vectors.AsSpan(c * d, d);
+                TensorPrimitives.MultiplyAdd<double>(q.AsSpan(i * d, d), w[i, c], target, target);
+            }
+        return (values[..kk], vectors);
+    }
+
+    static void Multiply(double[] a, double[] q, double[] z, int m, int d)
+    {
+        for (var i = 0; i < m; i++)
+        {
+            var qi = q.AsSpan(i * d, d);
+            for (var r = 0; r < d; r++) z[i * d + r] = TensorPrimitives.Dot<double>(a.AsSpan(r * d, d), qi);
+        }
+    }
+
+    /// <summary>Modified Gram-Schmidt on m rows of d; a row that vanishes is replaced by a unit vector.</summary>
+    static void Orthonormalize(double[] q, int m, int d)
+    {
+        for (var i = 0; i < m; i++)
+        {
+            var qi = q.AsSpan(i * d, d);
+            for (var j = 0; j < i; j++)
+            {
+                var qj = q.AsSpan(j * d, d);
+                TensorPrimitives.MultiplyAdd<double>(qj, -TensorPrimitives.Dot<double>(qi, qj), qi, qi);
+            }
+            var norm = Math.Sqrt(TensorPrimitives.Dot<double>(qi, qi));
+            if (norm < 1e-150)
+            {
+                qi.Clear();
+                qi[i % d] = 1;
+                i--;                                   // orthogonalise the replacement too
+                continue;
+            }
+            TensorPrimitives.Divide<double>(qi, norm, qi);
+        }
+    }
+
     /// <summary>Eigenvalues in descending order and the eigenvectors as the columns of a matrix in the same order.
     /// <paramref name="matrix"/> must be symmetric; it is not changed.</summary>
     public static (double[] Values, double[,] Vectors) Decompose(double[,] matrix)
