@@ -37,15 +37,21 @@ public sealed class OutOfDomainTests(ModelFixture models) : IDisposable
         await using var factory = new ApiFactory(demo, _dir.File("gallery.db"));
         var client = await factory.ReadyClientAsync();
 
-        // A handful of test images (the first eight): in domain, and mostly classified right.
-        var samples = Enumerable.Range(0, 8).Select(FashionMnistSamples.Test).ToArray();
-        var inDomain = await (await client.PostAsync("/api/classify", Http.Form([.. samples.Select(s => s.Png)]))).JsonAsync<ClassifyResponse>();
-        Assert.All(inDomain.Results, r =>
-        {
-            Assert.NotNull(r.OodScore);
-            Assert.True(r.OutOfDomain == false && r.OodScore <= 1, $"test image {r.Image} scored {r.OodScore}");
-        });
-        Assert.True(inDomain.Results.Count(r => r.Top[0].Index == samples[r.Image].Label) >= 6);
+        // The first 32 test images: in domain, and mostly classified right. The flag fires on about (100 - percentile)% of
+        // in-domain images (2.5% for the stored 97.5th percentile), so allow twice that share, plus one.
+        using var session = new InferenceSession(demo);
+        var stored = DomainStatistics.FromJson(session.ModelMetadata.CustomMetadataMap[DomainStatistics.MetadataKey]);
+        var samples = Enumerable.Range(0, 32).Select(FashionMnistSamples.Test).ToArray();
+        var inDomain = new List<ImageClassification>();
+        foreach (var chunk in samples.Chunk(16))
+            inDomain.AddRange((await (await client.PostAsync("/api/classify", Http.Form([.. chunk.Select(s => s.Png)]))).JsonAsync<ClassifyResponse>()).Results);
+        Assert.All(inDomain, r => Assert.True(r.OodScore is not null && r.OutOfDomain == r.OodScore > 1));
+        var flagged = inDomain.Count(r => r.OutOfDomain == true);
+        var allowed = (int)Math.Ceiling(samples.Length * 2 * (100 - stored.Percentile) / 100) + 1;
+        Assert.True(flagged <= allowed, $"{flagged} of {samples.Length} test images flagged; at most {allowed} expected " +
+            $"(scores {string.Join(", ", inDomain.Select(r => r.OodScore))})");
+        var right = inDomain.Select((r, i) => r.Top[0].Index == samples[i].Label).Count(x => x);
+        Assert.True(right >= 26, $"{right} of 32 right");
 
         // Real photos (sklearn's, bundled with the tests): flagged, whatever garment they look most like.
         foreach (var photo in new[] { "china.jpg", "flower.jpg", "china-gray-progressive.jpg" })
@@ -56,13 +62,12 @@ public sealed class OutOfDomainTests(ModelFixture models) : IDisposable
         }
 
         // 10 crops: the mean of the crops' scores, and the same verdict for a test image.
-        var ten = await (await client.PostAsync("/api/classify?tenCrop=true", Http.Raw(samples[0].Png))).JsonAsync<ClassifyResponse>();
+        var calm = Array.FindIndex([.. inDomain], r => r.OodScore < 0.5);   // a test image well inside the threshold
+        var ten = await (await client.PostAsync("/api/classify?tenCrop=true", Http.Raw(samples[calm].Png))).JsonAsync<ClassifyResponse>();
         Assert.False(ten.Results[0].OutOfDomain);
 
         // GET /api/model says how the threshold was set, and leaves the statistics themselves out of the metadata.
         var model = await (await client.GetAsync("/api/model")).JsonAsync<ModelResponse>();
-        using var session = new InferenceSession(demo);
-        var stored = DomainStatistics.FromJson(session.ModelMetadata.CustomMetadataMap[DomainStatistics.MetadataKey]);
         Assert.NotNull(model.OutOfDomain);
         Assert.Equal((stored.Percentile, stored.CalibrationImages), (model.OutOfDomain.Percentile, model.OutOfDomain.CalibrationImages));
         Assert.Contains("fc7", model.OutOfDomain.Layers);
