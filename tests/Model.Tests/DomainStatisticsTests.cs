@@ -127,7 +127,8 @@ public sealed class DomainStatisticsTests
 
     [Theory]
     [InlineData("not json")]
-    [InlineData("""{"version":2,"groups":[],"threshold":1}""")]
+    [InlineData("""{"version":1,"groups":[],"threshold":1}""")]
+    [InlineData("""{"version":2,"groups":[{"name":"g","length":1,"mean":"AAAAAA==","std":"AACAPw==","scale":1}],"threshold":1}""")]
     [InlineData("""{"version":1,"groups":[{"name":"g","length":2,"mean":"AAAAAA==","std":"AACAPwAAgD8=","scale":1}],"threshold":1}""")]
     [InlineData("""{"version":1,"groups":[{"name":"g","length":1,"mean":"AAAAAA==","std":"AAAAAA==","scale":1}],"threshold":1}""")]
     [InlineData("""{"version":1,"groups":[{"name":"g","length":1,"mean":"AAAAAA==","std":"AACAPw==","scale":1}],"threshold":0}""")]
