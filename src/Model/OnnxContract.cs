@@ -6,6 +6,9 @@ namespace AlexNet.Model;
 /// What an exported model file promises, and what the server relies on. The input is decoded RGB pixels
 /// (N, 3, H, W) as floats in 0..255; normalisation ((x - mean) / std) happens inside the graph, so serving cannot
 /// drift from training. Outputs: softmax probabilities (N, classes) and post-ReLU FC7 features (N, FeatureDim).
+/// Optional, added after them by the export (<see cref="OutOfDomain.DomainStatisticsGraph"/>): <c>ood_stats</c> (N, D),
+/// summaries of several layers, with what in-domain rows look like in the metadata key <c>alexnet.ood</c>
+/// (<see cref="OutOfDomain.DomainStatistics"/>); a client that does not ask for it is not affected.
 /// </summary>
 public static class OnnxContract
 {

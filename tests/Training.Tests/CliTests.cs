@@ -104,6 +104,10 @@ public class CliTests
         Assert.Equal(["cats", "dogs", "owls"], System.Text.Json.JsonSerializer.Deserialize<string[]>(
             session.ModelMetadata.CustomMetadataMap[OnnxContract.Keys.Labels])!);
         Assert.Equal(3, session.OutputMetadata[OnnxContract.Probabilities].Dimensions[1]);
+        // Export fitted the out-of-domain statistics on the run's own validation images (6 here: 3 fit, 3 calibrate).
+        var ood = AlexNet.Model.OutOfDomain.DomainStatistics.FromJson(session.ModelMetadata.CustomMetadataMap[AlexNet.Model.OutOfDomain.DomainStatistics.MetadataKey]);
+        Assert.Equal((3, 3), (ood.FitImages, ood.CalibrationImages));
+        Assert.Equal(ood.Dim, session.OutputMetadata[AlexNet.Model.OutOfDomain.DomainStatisticsGraph.Output].Dimensions[1]);
 
         var (evalCode, evalOut, evalErr) = Run("evaluate", "--model", model, "--data", Path.Combine(data, "val"), "--ten-crop");
         Assert.True(evalCode == 0, evalErr);

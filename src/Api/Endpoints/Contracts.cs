@@ -2,6 +2,7 @@ using System.Text.Json;
 using AlexNet.Api.Gallery;
 using AlexNet.Api.Inference;
 using AlexNet.Model;
+using AlexNet.Model.OutOfDomain;
 
 namespace AlexNet.Api.Endpoints;
 
@@ -14,14 +15,20 @@ public sealed record ClassScore(int Index, string Label, string? Wnid, float Pro
 /// <summary>The top k classes of one image, most probable first.</summary>
 /// <param name="Image">Position of the image in the request (0-based).</param>
 /// <param name="Cached">Whether the answer came from the cache.</param>
-public sealed record ImageClassification(int Image, bool Cached, ClassScore[] Top);
+/// <param name="OodScore">How unlike the model's training images this one is, from statistics of several layers learnt at
+/// export (the input, the ReLU outputs, FC7): 1 is the threshold, set at a stated percentile of held-out training
+/// images; higher is less like them. Null when the model has no such statistics (older or third-party files).</param>
+/// <param name="OutOfDomain">OodScore above 1: the classes are not to be trusted, the image looks unlike anything the
+/// model was trained on. Null when OodScore is.</param>
+public sealed record ImageClassification(int Image, bool Cached, ClassScore[] Top, float? OodScore = null, bool? OutOfDomain = null);
 
 /// <param name="Model">Fingerprint of the model that answered.</param>
 public sealed record ClassifyResponse(string Model, bool TenCrop, int K, ImageClassification[] Results)
 {
     public static ClassifyResponse From(ModelInfo model, Analysis[] answers, int k, bool tenCrop) => new(model.Fingerprint, tenCrop, k,
         [.. answers.Select((a, i) => new ImageClassification(i, a.Cached,
-            [.. Maths.TopK(a.Prediction.Probabilities, k).Select(s => new ClassScore(s.Index, model.Labels[s.Index], model.Synsets[s.Index], s.Score))]))]);
+            [.. Maths.TopK(a.Prediction.Probabilities, k).Select(s => new ClassScore(s.Index, model.Labels[s.Index], model.Synsets[s.Index], s.Score))],
+            a.Prediction.OodScore is { } ood ? MathF.Round(ood, 4) : null, a.Prediction.OodScore is { } o ? o > 1 : null))]);
 }
 
 /// <param name="Features">The FC7 vector (post-ReLU), FeatureDim floats.</param>
@@ -71,9 +78,22 @@ public sealed record ClassInfo(int Index, string Label, string? Wnid);
 /// model exported by this project, which carries its preprocessing in the graph and metadata.</param>
 /// <param name="Domain">What the model knows, in plain words (its provenance's or its profile's <c>domain</c>): the
 /// images it was trained on and what gets meaningless answers. Null when the file does not say.</param>
+/// <param name="OutOfDomain">How the model's out-of-domain score was calibrated; null when it has none. (Its statistics,
+/// metadata <c>alexnet.ood</c>, are left out of Metadata: tens of kilobytes of numbers.)</param>
 public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
     int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata,
-    ModelProfile? Profile, string? Domain);
+    ModelProfile? Profile, string? Domain, OutOfDomainInfo? OutOfDomain = null);
+
+/// <summary>How a model's out-of-domain flag was set.</summary>
+/// <param name="Percentile">The threshold (score 1) is this percentile of the calibration images' scores: about
+/// 100 - Percentile per cent of in-domain images are flagged.</param>
+/// <param name="Data">The held-out training images the statistics were learnt from.</param>
+/// <param name="Layers">The groups of statistics compared (input.grid, input.colour, conv1, ..., fc7).</param>
+public sealed record OutOfDomainInfo(double Percentile, int FitImages, int CalibrationImages, string Data, string[] Layers)
+{
+    public static OutOfDomainInfo? From(DomainStatistics? d) => d is null ? null
+        : new(d.Percentile, d.FitImages, d.CalibrationImages, d.Data, [.. d.Groups.Select(g => g.Name)]);
+}
 
 /// <summary>The answer of POST /api/model/reload.</summary>
 /// <param name="Changed">False when the file at Inference:ModelPath is the model already serving.</param>

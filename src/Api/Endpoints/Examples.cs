@@ -10,7 +10,7 @@ public static class Examples
 
     public static readonly ClassifyResponse Classify = new(Fingerprint, false, 3,
         [new ImageClassification(0, false, [new ClassScore(9, "Ankle boot", null, 0.912f), new ClassScore(7, "Sneaker", null, 0.061f),
-            new ClassScore(5, "Sandal", null, 0.019f)])]);
+            new ClassScore(5, "Sandal", null, 0.019f)], OodScore: 0.31f, OutOfDomain: false)]);
 
     public static readonly FeaturesResponse Features = new(Fingerprint, false, 1024,
         [new ImageFeatures(0, false, [0f, 1.73f, 0.42f, 0f, 2.05f /* ... 1024 values for the compact preset, 4096 for the paper's */])]);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AlexNet.Model;
+using AlexNet.Model.OutOfDomain;
 using Microsoft.ML.OnnxRuntime;
 
 namespace AlexNet.Api.Inference;
@@ -39,9 +40,31 @@ public static class ContractCheck
         var provenance = Json<JsonElement?>(meta, OnnxContract.Keys.Provenance, Bad);
         meta.TryGetValue(OnnxContract.Keys.Preset, out var preset);
 
+        var domain = Domain(session, meta, Bad);
+
         return new ModelInfo(path, fingerprint, preset, inputSize, resizeSize, width, featureDim, labels,
             [.. labels.Select((_, i) => synsets is null || string.IsNullOrWhiteSpace(synsets[i]) ? null : synsets[i])],
-            provenance, new Dictionary<string, string>(meta));
+            provenance, meta.Where(kv => kv.Key != DomainStatistics.MetadataKey).ToDictionary(), DomainStats: domain);
+    }
+
+    /// <summary>The out-of-domain statistics, when the file has them: metadata and output must come together and agree
+    /// on the width. A file with neither (an older export) serves without a score.</summary>
+    static DomainStatistics? Domain(InferenceSession session, Dictionary<string, string> meta, Func<string, ModelContractException> bad)
+    {
+        if (!meta.TryGetValue(DomainStatistics.MetadataKey, out var json)) return null;
+        DomainStatistics stats;
+        try
+        {
+            stats = DomainStatistics.FromJson(json);
+        }
+        catch (InvalidDataException e)
+        {
+            throw bad($"metadata '{DomainStatistics.MetadataKey}' is unusable: {e.Message}");
+        }
+        var width = OutputWidth(session, DomainStatisticsGraph.Output, bad);
+        if (width != stats.Dim)
+            throw bad($"output '{DomainStatisticsGraph.Output}' has {width} columns but '{DomainStatistics.MetadataKey}' describes {stats.Dim}");
+        return stats;
     }
 
     internal static int OutputWidth(InferenceSession session, string name, Func<string, ModelContractException> bad)

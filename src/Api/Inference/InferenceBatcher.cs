@@ -6,8 +6,9 @@ using Microsoft.Extensions.Options;
 
 namespace AlexNet.Api.Inference;
 
-/// <summary>One crop's answer: softmax probabilities (classes) and FC7 features (FeatureDim).</summary>
-public sealed record Prediction(float[] Probabilities, float[] Features);
+/// <summary>One crop's answer: softmax probabilities (classes), FC7 features (FeatureDim), and the out-of-domain score
+/// (1 is the threshold; null for a model without out-of-domain statistics).</summary>
+public sealed record Prediction(float[] Probabilities, float[] Features, float? OodScore = null);
 
 /// <summary>A hook the batcher awaits before each ONNX Runtime call it makes (warm-up runs are not its). None are registered in
 /// production; tests register one to hold the model busy and fill the queue.</summary>
@@ -37,7 +38,7 @@ public sealed class InferenceBatcher : BackgroundService
     readonly Channel<Request> _queue;
     Request? _carried;     // read while a batch of another model was being collected; it starts the next batch
     float[] _input = [];   // (MaxBatchSize, 3, S, S), reused; grows if a new model has a larger input
-    float[] _probabilities = [], _features = [];   // (MaxBatchSize, classes), (MaxBatchSize, FeatureDim), reused
+    float[] _probabilities = [], _features = [], _oodScores = [];   // (MaxBatchSize, classes), (MaxBatchSize, FeatureDim), reused
 
     public InferenceBatcher(CoreScheduler scheduler, IOptions<InferenceOptions> options, IEnumerable<IInferenceGate> gates,
         ILogger<InferenceBatcher> log)
@@ -197,6 +198,7 @@ public sealed class InferenceBatcher : BackgroundService
             if (_input.Length < max * row) _input = new float[max * row];
             if (_probabilities.Length < max * c) _probabilities = new float[max * c];
             if (_features.Length < max * d) _features = new float[max * d];
+            if (_oodScores.Length < max) _oodScores = new float[max];
             var (input, probabilities, features) = (_input, _probabilities, _features);
             var pre = classifier.Model.Preprocessor;
             for (var i = 0; i < n; i++) batch[i].WriteTo(pre, input.AsSpan(i * row, row));
@@ -206,7 +208,7 @@ public sealed class InferenceBatcher : BackgroundService
                 foreach (var r in batch) ApiMetrics.QueueSeconds.Observe(Stopwatch.GetElapsedTime(r.Enqueued, start).TotalSeconds);
                 try
                 {
-                    classifier.Run(input, n, probabilities, features);   // (n, classes), (n, FeatureDim)
+                    classifier.Run(input, n, probabilities, features, _oodScores);   // (n, classes), (n, FeatureDim), (n)
                 }
                 catch (Exception e)
                 {
@@ -218,7 +220,8 @@ public sealed class InferenceBatcher : BackgroundService
             }
             ApiMetrics.BatchSize.Observe(n);
             for (var i = 0; i < n; i++)
-                batch[i].Complete(new Prediction(probabilities.AsSpan(i * c, c).ToArray(), features.AsSpan(i * d, d).ToArray()));
+                batch[i].Complete(new Prediction(probabilities.AsSpan(i * c, c).ToArray(), features.AsSpan(i * d, d).ToArray(),
+                    classifier.Model.DomainStats is null ? null : _oodScores[i]));
         }
         finally
         {

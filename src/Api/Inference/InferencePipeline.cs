@@ -138,7 +138,9 @@ public sealed class InferencePipeline : IDisposable
         }
         TensorPrimitives.Divide(probabilities, results.Length, probabilities);
         TensorPrimitives.Divide(features, results.Length, features);
-        return new Prediction(probabilities, features);
+        // The crops' mean score: one odd corner does not flag an image the other nine crops find ordinary.
+        float? ood = results.All(r => r.OodScore is not null) ? results.Average(r => r.OodScore!.Value) : null;
+        return new Prediction(probabilities, features, ood);
     }
 
     /// <summary>Answers for <paramref name="n"/> rows a client sent as a tensor, (n, 3, S, S) in the model's input form

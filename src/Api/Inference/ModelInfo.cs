@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AlexNet.Model;
 using AlexNet.Model.Imaging;
+using AlexNet.Model.OutOfDomain;
 
 namespace AlexNet.Api.Inference;
 
@@ -10,6 +11,8 @@ namespace AlexNet.Api.Inference;
 /// models' features are never mixed.</param>
 /// <param name="Synsets">WordNet id per class, null where unknown.</param>
 /// <param name="Profile">The declared preprocessing of a third-party file; null for a file that follows OnnxContract.</param>
+/// <param name="DomainStats">What in-domain images look like (metadata <c>alexnet.ood</c> and the output <c>ood_stats</c>);
+/// null for a file without them (older exports, third-party files): its answers carry no out-of-domain score.</param>
 public sealed record ModelInfo(
     string Path,
     string Fingerprint,
@@ -22,7 +25,8 @@ public sealed record ModelInfo(
     IReadOnlyList<string?> Synsets,
     JsonElement? Provenance,
     IReadOnlyDictionary<string, string> Metadata,
-    ModelProfile? Profile = null)
+    ModelProfile? Profile = null,
+    DomainStatistics? DomainStats = null)
 {
     public string FileName => System.IO.Path.GetFileName(Path);
     /// <summary>What the model knows, in plain words: the profile's <c>domain</c>, else the provenance's; null when neither says.</summary>

@@ -1,6 +1,8 @@
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
+using System.Buffers;
 using AlexNet.Model;
+using AlexNet.Model.OutOfDomain;
 using Microsoft.ML.OnnxRuntime;
 
 namespace AlexNet.Api.Inference;
@@ -43,7 +45,9 @@ public sealed class OnnxClassifier : IDisposable
         else
         {
             _inputNames = [OnnxContract.Input];
-            _outputNames = [OnnxContract.Probabilities, OnnxContract.Features];
+            _outputNames = model.DomainStats is null
+                ? [OnnxContract.Probabilities, OnnxContract.Features]
+                : [OnnxContract.Probabilities, OnnxContract.Features, DomainStatisticsGraph.Output];
         }
     }
 
@@ -96,8 +100,10 @@ public sealed class OnnxClassifier : IDisposable
     /// </summary>
     /// <remarks>For a profiled model (<see cref="ModelInfo.Profile"/>) the input rows are still RGB pixels 0..255: they
     /// are converted to the model's form in place (the caller's buffer is overwritten), and logits become probabilities.
-    /// A model without a feature output (FeatureDim 0) writes no features.</remarks>
-    public void Run(float[] input, int n, float[] probabilities, float[] features)
+    /// A model without a feature output (FeatureDim 0) writes no features. A model with out-of-domain statistics
+    /// (<see cref="ModelInfo.DomainStats"/>) writes each row's score into <paramref name="oodScores"/> when one is given
+    /// (1 is the threshold; the statistics' rows come from a pooled buffer).</remarks>
+    public void Run(float[] input, int n, float[] probabilities, float[] features, float[]? oodScores = null)
     {
         var (row, c, d) = (RowLength, Model.Classes, Model.FeatureDim);
         if (n < 1 || input.Length < n * row)
@@ -105,7 +111,24 @@ public sealed class OnnxClassifier : IDisposable
         if (probabilities.Length < n * c || features.Length < n * d)
             throw new ArgumentException($"{n} rows give {n * c} probabilities and {n * d} features; the buffers hold {probabilities.Length} and {features.Length}.");
         _transform?.Apply(input, n);
-        if (_oneRowAtATime)
+        if (Model.DomainStats is { } domain)
+        {
+            if (oodScores is not null && oodScores.Length < n)
+                throw new ArgumentException($"{n} rows give {n} out-of-domain scores; the buffer holds {oodScores.Length}.", nameof(oodScores));
+            var dim = domain.Dim;
+            var stats = ArrayPool<float>.Shared.Rent(n * dim);
+            try
+            {
+                RunRows(input.AsMemory(0, n * row), n, probabilities.AsMemory(0, n * c), features.AsMemory(0, n * d), stats.AsMemory(0, n * dim));
+                if (oodScores is not null)
+                    for (var i = 0; i < n; i++) oodScores[i] = domain.Score(stats.AsSpan(i * dim, dim));
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(stats);
+            }
+        }
+        else if (_oneRowAtATime)
             for (var i = 0; i < n; i++) RunRows(input.AsMemory(i * row, row), 1, probabilities.AsMemory(i * c, c), features.AsMemory(i * d, d));
         else
             RunRows(input.AsMemory(0, n * row), n, probabilities.AsMemory(0, n * c), features.AsMemory(0, n * d));
@@ -117,7 +140,7 @@ public sealed class OnnxClassifier : IDisposable
             }
     }
 
-    void RunRows(Memory<float> input, int n, Memory<float> scores, Memory<float> features)
+    void RunRows(Memory<float> input, int n, Memory<float> scores, Memory<float> features, Memory<float> oodStats = default)
     {
         var s = Model.InputSize;
         using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, [n, 3, s, s]);
@@ -128,7 +151,13 @@ public sealed class OnnxClassifier : IDisposable
             return;
         }
         using var f = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, features, [n, Model.FeatureDim]);
-        _session.Run(_runOptions, _inputNames, [x], _outputNames, [p, f]);
+        if (Model.DomainStats is not { } domain)
+        {
+            _session.Run(_runOptions, _inputNames, [x], _outputNames, [p, f]);
+            return;
+        }
+        using var o = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, oodStats, [n, domain.Dim]);
+        _session.Run(_runOptions, _inputNames, [x], _outputNames, [p, f, o]);
     }
 
     /// <summary>The first Run allocates and picks kernels; do it for a lone crop and a full batch before serving.</summary>

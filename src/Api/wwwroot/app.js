@@ -233,8 +233,9 @@ async function classify(seq = state.seq) {
     const ms = Math.round(performance.now() - started);
     state.top = result.top;
     renderScores(result.top, `${tenCrop ? '10 crops' : 'Centre crop'} · ${result.cached ? 'cached' : `${ms} ms`}`);
+    renderDomain(result);
     const label = $('add-label');
-    if (!state.labelEdited && document.activeElement !== label && result.top.length > 0) label.value = result.top[0].label;
+    if (!state.labelEdited && document.activeElement !== label && result.top.length > 0 && !result.outOfDomain) label.value = result.top[0].label;
     return true;
   } catch (error) {
     if (seq !== state.seq) return false;
@@ -246,7 +247,23 @@ async function classify(seq = state.seq) {
   }
 }
 
+// The model's out-of-domain flag (null for a model without the statistics): instead of a confident wrong answer, say
+// that the image is unlike the training images, and keep the guesses behind a button.
+function renderDomain(result) {
+  const flagged = result.outOfDomain === true;
+  $('ood-notice').hidden = !flagged;
+  $('scores').hidden = flagged;
+  if (flagged) {
+    $('ood-show').hidden = false;
+    $('top-title').textContent = 'Not recognised';
+    $('ood-detail').textContent = `Its out-of-domain score is ${number(result.oodScore)} (above 1 is unlike the images it learnt from), ` +
+      'so its classes would be guesses. It only knows the classes of its training data.';
+  }
+}
+
 function scoresLoading() {
+  $('ood-notice').hidden = true;
+  $('scores').hidden = false;
   const list = $('scores');
   list.setAttribute('aria-busy', 'true');
   if (list.children.length === 0) {
@@ -626,6 +643,11 @@ function wire() {
   });
 
   $('ten-crop').addEventListener('change', () => { if (state.file && state.top) classify(); });
+  $('ood-show').addEventListener('click', () => {
+    $('scores').hidden = false;
+    $('ood-show').hidden = true;
+    $('top-title').textContent = `Guesses (top ${state.top?.length ?? ''})`;
+  });
   $('add-label').addEventListener('input', () => { state.labelEdited = true; });
   $('add-form').addEventListener('submit', addToGallery);
   $('page-prev').addEventListener('click', () => loadGallery(Math.max(0, state.galleryOffset - PAGE_SIZE)));

@@ -18,6 +18,8 @@ public sealed class OnnxModelBuilder
 
     public string GraphName { get; init; } = "alexnet";
     public string ProducerName { get; init; } = "AlexNet.NET";
+    /// <summary>Prefix of the node names (<c>Conv_0</c>, ...): a fragment merged into another graph needs its own.</summary>
+    public string NodeNamePrefix { get; init; } = "";
 
     public OnnxModelBuilder Input(string name, int elemType, params object[] dims) { _graph.Message(11, ValueInfo(name, elemType, dims)); return this; }
     public OnnxModelBuilder Output(string name, int elemType, params object[] dims) { _graph.Message(12, ValueInfo(name, elemType, dims)); return this; }
@@ -42,7 +44,7 @@ public sealed class OnnxModelBuilder
         var n = new ProtoWriter();
         foreach (var i in inputs) n.String(1, i);
         foreach (var o in outputs) n.String(2, o);
-        n.String(3, $"{opType}_{_nodes++}").String(4, opType);
+        n.String(3, $"{NodeNamePrefix}{opType}_{_nodes++}").String(4, opType);
         foreach (var (name, value) in attributes)
         {
             var a = new ProtoWriter().String(1, name);
@@ -63,6 +65,20 @@ public sealed class OnnxModelBuilder
     }
 
     public OnnxModelBuilder Metadata(string key, string value) { _metadata.Add((key, value)); return this; }
+
+    /// <summary>The metadata added so far, in order.</summary>
+    public IReadOnlyList<(string Key, string Value)> MetadataEntries => _metadata;
+
+    /// <summary>The graph's fields written so far (inputs, outputs, initialisers, nodes), without the GraphProto header:
+    /// a fragment that <see cref="OnnxFileEditor"/> appends to an existing graph.</summary>
+    public byte[] GraphFields() => _graph.ToArray();
+
+    /// <summary>One metadata_props entry (StringStringEntryProto) as a ModelProto field.</summary>
+    public static byte[] MetadataField(string key, string value)
+    {
+        var w = new ProtoWriter().Message(14, new ProtoWriter().String(1, key).String(2, value));
+        return w.ToArray();
+    }
 
     public byte[] ToBytes()
     {

@@ -2,14 +2,14 @@ using AlexNet.Training.Evaluation;
 
 namespace AlexNet.Training.Commands;
 
-/// <summary>The command line: train, resume, evaluate, export, plot, bench, import-torchvision, finetune, predict.</summary>
+/// <summary>The command line: train, resume, evaluate, export, plot, bench, import-torchvision, finetune, predict, fit-ood, measure-ood.</summary>
 public static class Cli
 {
     public static RootCommand Build() => new("alexnet-train: train, evaluate and export the paper's two-tower AlexNet (TorchSharp); " +
                                              "import torchvision's AlexNet weights and fine-tune either on your own classes.")
     {
         new TrainCommand(), new ResumeCommand(), new EvaluateCommand(), new ExportCommand(), new PlotCommand(), new BenchCommand(),
-        new ImportTorchvisionCommand(), new FineTuneCommand(), new PredictCommand(),
+        new ImportTorchvisionCommand(), new FineTuneCommand(), new PredictCommand(), new FitOodCommand(), new MeasureOodCommand(),
     };
 
     /// <summary>The evaluate command's work without the process: what it would print, as results.</summary>

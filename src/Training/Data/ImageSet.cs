@@ -34,9 +34,16 @@ public sealed class ImageSet
     /// validation split for data sets that ship only train and test (Fashion-MNIST).</summary>
     public (ImageSet Held, ImageSet Remaining) Split(int count, int seed)
     {
-        var order = Enumerable.Range(0, Count).ToArray();
-        new Random(seed).Shuffle(order);
+        var order = SplitOrder(Count, seed);
         return (Subset(order[..count], "held-out"), Subset(order[count..], "rest"));
+    }
+
+    /// <summary>The seeded order of <see cref="Split"/>: its first <c>count</c> indices are the held-out images.</summary>
+    public static int[] SplitOrder(int total, int seed)
+    {
+        var order = Enumerable.Range(0, total).ToArray();
+        new Random(seed).Shuffle(order);
+        return order;
     }
 
     public ImageSet Subset(IReadOnlyList<int> indices, string what)
@@ -114,18 +121,25 @@ public sealed class ImageSet
     }
 
     /// <summary>Reads Fashion-MNIST (or MNIST) from its gzipped IDX files; grey is expanded to RGB.</summary>
-    public static ImageSet FromIdx(string imagesGz, string labelsGz, ImagePreprocessor prep, LabelSet classes, int? limit = null)
+    /// <param name="only">Prepare only these images (indices into the file, after <paramref name="limit"/>), in this order.</param>
+    public static ImageSet FromIdx(string imagesGz, string labelsGz, ImagePreprocessor prep, LabelSet classes, int? limit = null,
+        IReadOnlyList<int>? only = null)
     {
         var (grey, rows, cols) = IdxFile.ReadImages(imagesGz, limit);
-        var labels = IdxFile.ReadLabels(labelsGz, limit);
-        if (labels.Length != grey.Length / (rows * cols))
-            throw new InvalidDataException($"{imagesGz} has {grey.Length / (rows * cols)} images but {labelsGz} has {labels.Length} labels.");
-        if (labels.Any(l => l < 0 || l >= classes.Count))
+        var allLabels = IdxFile.ReadLabels(labelsGz, limit);
+        if (allLabels.Length != grey.Length / (rows * cols))
+            throw new InvalidDataException($"{imagesGz} has {grey.Length / (rows * cols)} images but {labelsGz} has {allLabels.Length} labels.");
+        if (allLabels.Any(l => l < 0 || l >= classes.Count))
             throw new InvalidDataException($"{labelsGz} has labels outside 0..{classes.Count - 1}.");
+        var index = only?.ToArray() ?? Enumerable.Range(0, allLabels.Length).ToArray();
+        if (index.Any(i => i < 0 || i >= allLabels.Length))
+            throw new ArgumentOutOfRangeException(nameof(only), $"{imagesGz} has {allLabels.Length} images.");
+        var labels = index.Select(i => allLabels[i]).ToArray();
         var bytes = prep.ResizeSize * prep.ResizeSize * 3;
         var pixels = new byte[labels.Length * bytes];
-        Parallel.For(0, labels.Length, i =>
+        Parallel.For(0, labels.Length, k =>
         {
+            var i = index[k];
             using var image = new Image<Rgb24>(cols, rows);
             for (var y = 0; y < rows; y++)
                 for (var x = 0; x < cols; x++)
@@ -133,7 +147,7 @@ public sealed class ImageSet
                     var v = grey[(i * rows + y) * cols + x];
                     image[x, y] = new Rgb24(v, v, v);
                 }
-            prep.Prepare(image).Rgb.CopyTo(pixels, i * bytes);
+            prep.Prepare(image).Rgb.CopyTo(pixels, k * bytes);
         });
         return new ImageSet(pixels, labels, prep.ResizeSize, classes, imagesGz);
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using AlexNet.Model;
+using AlexNet.Model.OutOfDomain;
 using AlexNet.Training.Loop;
 using AlexNet.Training.Networks;
 using AlexNet.Training.Reporting;
@@ -47,7 +48,28 @@ public static class ModelExport
             };
             OnnxExporter.Export(model, header.Labels, provenance, path);
         }
+        AddDomainStatistics(path, header.Options, report);
         return Wrote(path, report);
+    }
+
+    /// <summary>
+    /// The out-of-domain statistics of a freshly exported file (<see cref="DomainFit"/>), from the run's own held-out
+    /// images: Fashion-MNIST's split by the run's seed and holdout, or its folder's val/. A run without data on this
+    /// machine (a dummy run, data since moved) exports without them and says how to add them later.
+    /// </summary>
+    static void AddDomainStatistics(string path, TrainOptions o, ITrainingReport report)
+    {
+        var available = o.FashionMnist is { } f ? File.Exists(Path.Combine(f, "train-images-idx3-ubyte.gz"))
+            : o.Data is { } d && Directory.Exists(Path.Combine(d, "val"));
+        if (!available)
+        {
+            report.Warn($"no out-of-domain statistics: the run's held-out images are not here ({o.FashionMnist ?? o.Data ?? "dummy data"}); " +
+                $"add them later with: alexnet-train fit-ood --model {path} --fashion-mnist <folder> | --data <root>");
+            return;
+        }
+        var spec = DomainFit.SpecOf(File.ReadAllBytes(path), path);
+        var (held, name) = DomainFit.HeldOut(o.FashionMnist, o.Data, o.ValidationHoldout, o.Seed, o.Limit, new Model.Imaging.ImagePreprocessor(spec));
+        DomainFit.Apply(File.ReadAllBytes(path), path, held, name, DomainStatistics.DefaultPercentile, report);
     }
 
     static string Fresh(string preset, int classes, string? labelsPath, int seed, string path, ITrainingReport report)
