@@ -208,6 +208,7 @@ sealed class Replica : IDisposable
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
             ["Inference__ModelPath"] = options.Model,
             ["Inference__Provider"] = "Cpu",
+            ["Grpc__Url"] = "",   // three replicas on one host: gRPC off (its default port would clash)
             ["Cache__Enabled"] = "false",                   // every classify decodes and runs
             ["RateLimit__PermitLimit"] = "1000000",         // one client (or HAProxy) would meet the per-client limits
             ["Uploads__MaxUploadsPerClient"] = "100000",

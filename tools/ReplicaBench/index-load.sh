@@ -27,7 +27,7 @@ cs="Host=127.0.0.1;Port=$port;Database=bench;Username=postgres"
 ready_ms() {   # launch the service, time until /health/ready answers 200, stop it
   local t0 t1 pid
   t0=$(date +%s%N)
-  Gallery__Store=Postgres ConnectionStrings__Gallery="$cs" Inference__ModelPath="$model" Inference__Provider=Cpu \
+  Grpc__Url= Gallery__Store=Postgres ConnectionStrings__Gallery="$cs" Inference__ModelPath="$model" Inference__Provider=Cpu \
     Security__ApiKey=bench ASPNETCORE_URLS="http://127.0.0.1:$apiport" Logging__LogLevel__Default=Warning \
     dotnet "$api" >"$dir/api.log" 2>&1 & pid=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$apiport/health/ready"; do
