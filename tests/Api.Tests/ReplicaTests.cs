@@ -115,27 +115,16 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         using var stop = new CancellationTokenSource();
         var client = fleet.Balancer.Client;
 
-        async Task LoopAsync(string kind, int seed)
-        {
-            for (var n = 0; !stop.IsCancellationRequested; n++)
+        async Task LoopAsync(string kind, int seed) => await LoadAsync(client, kind, seed, $"{kind}{seed}n", TimeSpan.FromMilliseconds(50),
+            async answer =>
             {
-                var image = TestImages.Png(seed * 10_000 + n, 32, 32);
-                var request = kind switch
-                {
-                    "classify" => new HttpRequestMessage(HttpMethod.Post, "/api/classify") { Content = Http.Raw(image) },
-                    "search" => new HttpRequestMessage(HttpMethod.Post, "/api/gallery/search?k=3") { Content = Http.Raw(image) },
-                    _ => new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label={kind}{seed}n{n}") { Content = Http.Raw(image) }.WithKey(),
-                };
-                using var answer = await client.SendAsync(request, CancellationToken.None);
                 var code = (int)answer.StatusCode;
                 statuses.AddOrUpdate($"{kind} {Volatile.Read(ref phase)} {code}", 1, (_, c) => c + 1);
                 var ok = kind == "add"
                     ? code == 201 || (code == 503 && answer.Headers.RetryAfter is not null)
                     : code == 200;
                 if (!ok) bad.Enqueue($"{kind} in phase {Volatile.Read(ref phase)}: {code} {await answer.Content.ReadAsStringAsync()}");
-                if (kind == "add") await Task.Delay(50);
-            }
-        }
+            }, stop.Token);
 
         var loops = new[] { LoopAsync("classify", 1), LoopAsync("search", 2), LoopAsync("add", 3), LoopAsync("add", 4) };
         await Task.Delay(1500);
@@ -186,23 +175,12 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         var bad = new ConcurrentQueue<string>();
         var counts = new ConcurrentDictionary<string, int>();
         using var stop = new CancellationTokenSource();
-        async Task LoopAsync(string kind, int seed)
-        {
-            for (var n = 0; !stop.IsCancellationRequested; n++)
+        async Task LoopAsync(string kind, int seed) => await LoadAsync(fleet.Balancer.Client, kind, seed, "roll", TimeSpan.FromMilliseconds(100),
+            async answer =>
             {
-                var image = TestImages.Png(seed * 10_000 + n, 32, 32);
-                var request = kind switch
-                {
-                    "classify" => new HttpRequestMessage(HttpMethod.Post, "/api/classify") { Content = Http.Raw(image) },
-                    "search" => new HttpRequestMessage(HttpMethod.Post, "/api/gallery/search?k=3") { Content = Http.Raw(image) },
-                    _ => new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label=roll{n}") { Content = Http.Raw(image) }.WithKey(),
-                };
-                using var answer = await fleet.Balancer.Client.SendAsync(request, CancellationToken.None);
                 counts.AddOrUpdate(kind, 1, (_, c) => c + 1);
                 if ((int)answer.StatusCode is not (200 or 201)) bad.Enqueue($"{kind}: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");
-                if (kind == "add") await Task.Delay(100);
-            }
-        }
+            }, stop.Token);
         var loops = new[] { LoopAsync("classify", 1), LoopAsync("search", 2), LoopAsync("add", 3) };
         for (var i = 0; i < fleet.Replicas.Length; i++)
         {
@@ -225,6 +203,26 @@ public sealed class ReplicaTests(ITestOutputHelper output) : IDisposable
         var live = fleet.LiveRows().Count;
         Assert.Equal(live.ToString(), fleet.Database.Sql(
             $"SELECT count(*) FROM gallery_vectors v JOIN gallery_images i ON i.id = v.image_id WHERE i.deleted_seq IS NULL AND v.model = '{nextFingerprint}'"));
+    }
+
+    /// <summary>Until <paramref name="stop"/>: classify, search or add (label <paramref name="label"/> and a count, then a
+    /// pause) one new image at a time through <paramref name="client"/>, each answer to <paramref name="record"/>.</summary>
+    static async Task LoadAsync(HttpClient client, string kind, int seed, string label, TimeSpan addPause,
+        Func<HttpResponseMessage, Task> record, CancellationToken stop)
+    {
+        for (var n = 0; !stop.IsCancellationRequested; n++)
+        {
+            var image = TestImages.Png(seed * 10_000 + n, 32, 32);
+            var request = kind switch
+            {
+                "classify" => new HttpRequestMessage(HttpMethod.Post, "/api/classify") { Content = Http.Raw(image) },
+                "search" => new HttpRequestMessage(HttpMethod.Post, "/api/gallery/search?k=3") { Content = Http.Raw(image) },
+                _ => new HttpRequestMessage(HttpMethod.Post, $"/api/gallery?label={label}{n}") { Content = Http.Raw(image) }.WithKey(),
+            };
+            using var answer = await client.SendAsync(request, CancellationToken.None);
+            await record(answer);
+            if (kind == "add") await Task.Delay(addPause, CancellationToken.None);
+        }
     }
 
     /// <summary>A seed image searched on a replica is found at distance 0 only when the stored vector came from the

@@ -178,13 +178,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         var batch = Math.Max(1, inference.Value.MaxBatchSize);
         while (true)
         {
-            var (claimed, left) = store.EmbedMissing(model.Fingerprint, model.FeatureDim, batch, failed, copies =>
-            {
-                var vectors = Embed(classifier, copies);
-                var made = vectors.Select(v => v.Id).ToHashSet();
-                failed.UnionWith(copies.Select(c => c.Id).Where(id => !made.Contains(id)));
-                return vectors;
-            });
+            var (claimed, left) = store.EmbedMissing(model.Fingerprint, model.FeatureDim, batch, failed, Embedding(classifier, failed));
             done += claimed;
             if (claimed == 0 && (left == 0 || !wait)) break;
             if (claimed == 0) Thread.Sleep(50);   // the rest are being embedded by other replicas of this model
@@ -192,6 +186,15 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         }
         return done;
     }
+
+    /// <summary>Embeds copies with <paramref name="classifier"/>; those that do not decode go to <paramref name="failed"/>.</summary>
+    Embedder Embedding(OnnxClassifier classifier, HashSet<long> failed) => copies =>
+    {
+        var vectors = Embed(classifier, copies);
+        var made = vectors.Select(v => v.Id).ToHashSet();
+        failed.UnionWith(copies.Select(c => c.Id).Where(id => !made.Contains(id)));
+        return vectors;
+    };
 
     /// <summary>Shared store: embeds rows of other replicas' adds that lack this model's vector (one batch; the vectors
     /// come back through the feed). Returns whether any were claimed.</summary>
@@ -208,13 +211,7 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
         }
         var before = failed.Count;
         var (claimed, _) = store.EmbedMissing(lease.Model.Fingerprint, lease.Model.FeatureDim, Math.Max(1, inference.Value.MaxBatchSize), failed,
-            copies =>
-            {
-                var vectors = Embed(lease.Classifier, copies);
-                var made = vectors.Select(v => v.Id).ToHashSet();
-                failed.UnionWith(copies.Select(c => c.Id).Where(id => !made.Contains(id)));
-                return vectors;
-            });
+            Embedding(lease.Classifier, failed));
         if (failed.Count > before)
             lock (_lock)
             {
