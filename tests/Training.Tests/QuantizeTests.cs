@@ -83,6 +83,22 @@ public sealed class QuantizeTests
             Assert.StartsWith("sha256:", info.GetProperty("parent").GetString());
         }
 
+        // conv1's kernels are read back through their DequantizeLinear: the float ones within half a step.
+        var (fw, qw) = (AlexNet.Model.Onnx.OnnxWeightReader.FirstConvWeights(parent), AlexNet.Model.Onnx.OnnxWeightReader.FirstConvWeights(int8));
+        Assert.Equal(fw.Count, qw.Count);
+        for (var t = 0; t < fw.Count; t++)
+        {
+            Assert.Equal(fw[t].Dims, qw[t].Dims);
+            var perKernel = fw[t].Values.Length / (int)fw[t].Dims[0];
+            for (var k = 0; k < fw[t].Dims[0]; k++)
+            {
+                var kernel = fw[t].Values.AsSpan(k * perKernel, perKernel);
+                var step = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(kernel)) / 63f;
+                for (var i = 0; i < perKernel; i++)
+                    Assert.True(Math.Abs(kernel[i] - qw[t].Values[k * perKernel + i]) <= step / 2 * 1.0001f + 1e-12f, $"kernel {k} value {i}: {kernel[i]} vs {qw[t].Values[k * perKernel + i]}, step {step}, dims {string.Join(",", qw[t].Dims)} {qw[t].Name}");
+            }
+        }
+
         // The service serves it with no new setting, says so, and its gallery vectors carry its own fingerprint.
         await using var service = new ApiFactory(int8, dir.File("g.db"));
         var client = await service.ReadyClientAsync();
@@ -104,6 +120,9 @@ public sealed class QuantizeTests
         var similar = await client.GetFromJsonAsync<JsonElement>($"/api/gallery/{id}/similar?k=1");
         Assert.Equal(fingerprint, similar.GetProperty("model").GetString());
         Assert.NotEqual(OnnxClassifierFingerprint(parent), fingerprint);
+        using var conv1 = await client.GetAsync("/api/model/conv1.png");
+        Assert.Equal(HttpStatusCode.OK, conv1.StatusCode);
+        Assert.Equal("image/png", conv1.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]

@@ -11,7 +11,8 @@ public sealed record OnnxWeight(string Name, long[] Dims, float[] Values);
 /// Reads the first layer's convolution weights from an ONNX file, which ONNX Runtime does not expose: the Conv nodes
 /// whose data input comes from no other Conv (both towers' conv1 in our two-tower export, conv1 in torchvision's and
 /// the Model Zoo's), and their weight initializers. Just enough protobuf to walk ModelProto -> graph -> node and
-/// initializer; large fields (the other weights) are skipped by seeking, never read.
+/// initializer; large fields (the other weights) are skipped by seeking, never read. In an int8 file (alexnet-train quantize)
+/// the weight is an int8 initializer behind a DequantizeLinear: it is read and multiplied by its scales.
 /// <para>The file is the operator's, but is read as if hostile: every length is checked against what is left of its
 /// message, nesting is fixed (three levels), and a weight is read only when it is a float tensor of at most
 /// <see cref="MaxWeightValues"/> values stored in the file. Anything else gives null (no picture), or
@@ -50,17 +51,28 @@ public static class OnnxWeightReader
         }
         // The first layer: Convs none of whose inputs descends from a Conv. Nodes are in topological order (ONNX requires it).
         var afterConv = new HashSet<string>(StringComparer.Ordinal);
+        var dequantized = new Dictionary<string, (string Quantized, string Scale)>(StringComparer.Ordinal);
         var weights = new List<OnnxWeight>();
         foreach (var (op, inputs, outputs) in nodes)
         {
             var tainted = inputs.Any(afterConv.Contains);
-            if (op == "Conv" && !tainted && inputs.Length >= 2 && initializers.TryGetValue(inputs[1], out var w))
+            if (op == "DequantizeLinear" && inputs.Length >= 2 && outputs.Length == 1) dequantized[outputs[0]] = (inputs[0], inputs[1]);
+            if (op == "Conv" && !tainted && inputs.Length >= 2)
             {
-                if (w.DataType != 1 || w.Dims.Length != 4 || w.Dims.Any(d => d <= 0)) return [];   // 1 = FLOAT
+                var name = inputs[1];
+                float[]? scales = null;
+                if (dequantized.TryGetValue(name, out var dq))   // an int8 file: the weight is int8 behind a DequantizeLinear
+                {
+                    if (!initializers.TryGetValue(dq.Scale, out var s) || s.DataType != 1 || s.Length > 4 * 65536) return [];
+                    scales = reader.Floats(s.Offset, s.Length, s.Length / 4);
+                    name = dq.Quantized;
+                }
+                if (!initializers.TryGetValue(name, out var w)) continue;
+                if (w.DataType != (scales is null ? 1 : 3) || w.Dims.Length != 4 || w.Dims.Any(d => d <= 0)) return [];   // 1 = FLOAT, 3 = INT8
                 var count = w.Dims.Aggregate(1L, (a, d) => a > MaxWeightValues ? a : a * d);
                 if (count > MaxWeightValues) return [];
-                var values = reader.Floats(w.Offset, w.Length, count)
-                    ?? throw new InvalidDataException($"{path}: the weight '{inputs[1]}' holds a different number of values than its dims say.");
+                var values = (scales is null ? reader.Floats(w.Offset, w.Length, count) : reader.Int8s(w.Offset, w.Length, count, w.Dims, scales))
+                    ?? throw new InvalidDataException($"{path}: the weight '{name}' holds a different number of values than its dims say.");
                 weights.Add(new OnnxWeight(inputs[1], w.Dims, values));
             }
             if (op == "Conv" || tainted)
@@ -160,6 +172,20 @@ public static class OnnxWeightReader
             var bytes = Read(start, (int)length);
             var values = new float[count];
             for (var i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
+            return values;
+        }
+
+        /// <summary>An int8 tensor's values times its scales (per tensor, or per channel along the axis whose length is the
+        /// scales' count), or null when the bytes or the scales do not fit the dims.</summary>
+        public float[]? Int8s(long start, long length, long count, long[] dims, float[]? scales)
+        {
+            if (length != count || scales is null || scales.Length == 0) return null;
+            var axis = scales.Length == 1 ? 0 : Array.IndexOf(dims, (long)scales.Length);
+            if (axis < 0) return null;
+            var inner = dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d);
+            var bytes = Read(start, (int)length);
+            var values = new float[count];
+            for (var i = 0; i < values.Length; i++) values[i] = (sbyte)bytes[i] * scales[scales.Length == 1 ? 0 : (int)(i / inner % scales.Length)];
             return values;
         }
 
