@@ -185,6 +185,56 @@ public sealed class QuantizeTests
         Assert.False(File.Exists(dir.File("again.onnx")));
     }
 
+    /// <summary>A file made by PyTorch's own exporter (torch.onnx.export of torchvision's AlexNet, 20 classes, Kaiming
+    /// weights), served through a profile: quantize reads its preprocessing from the profile, copies the profile beside
+    /// the int8 file, and the service serves that with no new setting.</summary>
+    [Fact]
+    public async Task AThirdPartyFileWithAProfileIsQuantizedAndServedThroughItsProfile()
+    {
+        using var dir = new TempDir();
+        var export = PyTorchFixture.Run(dir.File("torchvision"), "onnx", "--seed", "3", "--init", "kaiming", "--classes", "20", "--opset", "13");
+        File.WriteAllLines(Path.Combine(export, "labels.txt"), Enumerable.Range(0, 20).Select(i => $"class-{i:00}"));
+        var parent = Path.Combine(export, "alexnet.onnx");
+        File.WriteAllText(ModelProfile.SidecarPath(parent), JsonSerializer.Serialize(new
+        {
+            input = "input", inputSize = 224, resize = "crop", resizeSize = 256, channelOrder = "rgb", pixelRange = 1,
+            mean = new[] { 0.485, 0.456, 0.406 }, std = new[] { 0.229, 0.224, 0.225 }, scores = "logits", scoresAre = "logits",
+            labels = "labels.txt",
+        }));
+        var int8 = Path.Combine(export, "alexnet.int8.onnx");
+        var (code, stdout, stderr) = Quantize(parent, Images(dir.File("calibration"), 14, seed: 6), int8, "--images", "6", "--check-images", "8");
+        Assert.True(code == 0, stderr + stdout);
+        Assert.True(File.Exists(ModelProfile.SidecarPath(int8)), stdout);
+        PyTorchFixture.Python("-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", int8);
+
+        using (var a = new OnnxPredictor(parent, null))
+        using (var b = new OnnxPredictor(int8, null))
+        {
+            var images = ImageSource.Load(dir.File("calibration"), null, false, 0, 42, a.Preprocessor, _ => { }).Images;
+            var agreement = Agreement.Measure(a, b, images.Subset([.. Enumerable.Range(6, 8)], "check"), [a.Preprocessor.Center], labelled: false);
+            Assert.True(agreement.SameTop1 >= 6, agreement.Text);                   // random weights: near-even logits, so some slack
+        }
+
+        await using var service = new ApiFactory(int8, dir.File("g.db"),
+            new Dictionary<string, string?> { ["Inference:ProfilePath"] = ModelProfile.SidecarPath(int8) });
+        var client = await service.ReadyClientAsync();
+        var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
+        Assert.Equal("int8", model.GetProperty("precision").GetString());
+        Assert.Equal("input", model.GetProperty("profile").GetProperty("input").GetString());
+        using var classify = await client.PostAsync("/api/classify", Form(TestImages.Png(7, 300, 240)));
+        Assert.Equal(HttpStatusCode.OK, classify.StatusCode);
+    }
+
+    [Fact]
+    public void ThePercentileRangeCutsBothTailsAndAHundredPercentKeepsThem()
+    {
+        var histogram = new long[100];
+        Array.Fill(histogram, 100);
+        (histogram[0], histogram[99]) = (1, 1);                      // one outlier at each end of [0, 100]
+        Assert.Equal(new AlexNet.Model.Onnx.Quantization.TensorRange(1f, 99f), Calibration.PercentileRange(histogram, 0f, 100f, 99.9));
+        Assert.Equal(new AlexNet.Model.Onnx.Quantization.TensorRange(0f, 100f), Calibration.PercentileRange(histogram, 0f, 100f, 100));
+    }
+
     static MultipartFormDataContent Form(byte[] image)
     {
         var part = new ByteArrayContent(image);

@@ -255,7 +255,7 @@ function precisionText(model) {
   const method = q.method === 'percentile' ? `the central ${q.percentile}% of each activation's values` : "each activation's min/max";
   return `int8: weights ${q.weights}; activations ${q.activations}; ranges from ${method} on ${q.calibrationImages} images ` +
     `(${q.calibration}); it gave its float parent's top-1 class on ${(100 * q.checkTop1Agreement).toFixed(1)}% of ` +
-    `${q.checkImages} other images (feature cosine ${q.checkFeatureCosine.toFixed(3)})`;
+    `${q.checkImages} other images` + (q.checkFeatureCosine == null ? '' : ` (feature cosine ${q.checkFeatureCosine.toFixed(3)})`);
 }
 
 // The model's out-of-domain flag (null for a model without the statistics): instead of a confident wrong answer, say

@@ -13,7 +13,8 @@ public sealed record Agreement(int Images, int SameTop1, double MeanCosine, doub
 {
     public double Top1Agreement => Images == 0 ? 0 : (double)SameTop1 / Images;
 
-    public string Text => $"top-1 agreement {100 * Top1Agreement:F2}% ({SameTop1}/{Images}), feature cosine mean {MeanCosine:F4} (least {MinCosine:F4})" +
+    public string Text => $"top-1 agreement {100 * Top1Agreement:F2}% ({SameTop1}/{Images})" +
+        (double.IsNaN(MeanCosine) ? ", no features to compare" : $", feature cosine mean {MeanCosine:F4} (least {MinCosine:F4})") +
         (AccuracyA is { } a && AccuracyB is { } b ? $", top-1 accuracy {100 * a:F2}% -> {100 * b:F2}% ({100 * (b - a):+0.00;-0.00} points)" : "");
 
     const int BatchImages = 16;

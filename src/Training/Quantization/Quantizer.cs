@@ -22,7 +22,7 @@ public sealed record QuantizeCandidate(CalibrationMethod Method, Agreement Check
 
 /// <summary>What the metadata key <c>alexnet.quantization</c> holds.</summary>
 public sealed record QuantizationInfo(string Format, string Activations, string Weights, string Method, double? Percentile,
-    string Calibration, int CalibrationImages, int QuantizedOps, string Parent, int CheckImages, double CheckTop1Agreement, double CheckFeatureCosine);
+    string Calibration, int CalibrationImages, int QuantizedOps, string Parent, int CheckImages, double CheckTop1Agreement, double? CheckFeatureCosine);
 
 /// <summary>
 /// Static post-training quantization of an ONNX model to int8 (<see cref="QdqPlan"/>, <see cref="Calibration"/>,
@@ -71,14 +71,15 @@ public static class Quantizer
             report.Info($"{Describe(method, q.Percentile)}: on {check.Count} {(rest > 0 ? "held-out" : "calibration")} images against the float model: {agreement.Text}");
         }
         // The better: more top-1 answers kept, then features closer; a tie goes to min/max (nothing clipped).
-        var better = candidates.OrderByDescending(c => c.Check.SameTop1).ThenByDescending(c => c.Check.MeanCosine).First();
+        var better = candidates.OrderByDescending(c => c.Check.SameTop1).ThenByDescending(c => double.IsNaN(c.Check.MeanCosine) ? 0 : c.Check.MeanCosine).First();
         var chosen = candidates.First(c => c.Method == (q.Method ?? better.Method));
         report.Info($"better on these images: {Describe(better.Method, q.Percentile)}; writing {Describe(chosen.Method, q.Percentile)}" +
             (q.Method is null ? "" : " (as --method asks)"));
         var info = new QuantizationInfo("QDQ (QuantizeLinear/DequantizeLinear)", "uint8, per tensor, asymmetric",
             $"int8, per output channel, symmetric, {q.WeightBits}-bit range (±{(1 << (q.WeightBits - 1)) - 1})",
             chosen.Method.ToString().ToLowerInvariant(), chosen.Method == CalibrationMethod.Percentile ? q.Percentile : null, name, nCal,
-            plan.QuantizedOps, parentHash, check.Count, Math.Round(chosen.Check.Top1Agreement, 6), Math.Round(chosen.Check.MeanCosine, 6));
+            plan.QuantizedOps, parentHash, check.Count, Math.Round(chosen.Check.Top1Agreement, 6),
+            double.IsNaN(chosen.Check.MeanCosine) ? null : Math.Round(chosen.Check.MeanCosine, 6));
         var output = QdqWriter.Write(doc, plan, chosen.Method == CalibrationMethod.Percentile ? ranges.Percentile : ranges.MinMax,
             [(OnnxContract.Keys.Precision, Int8), (OnnxContract.Keys.Quantization, JsonSerializer.Serialize(info, Json))], q.WeightBits);
         AtomicFile.Write(q.Out, s => s.Write(output));
