@@ -83,6 +83,7 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var page = await OpenAsync();
         await Expect(page.Locator("#facts")).ToContainTextAsync("Validation top-1 error");
+        await Expect(page.Locator("#facts")).ToContainTextAsync("fp32 (32-bit floating point)");
         await Expect(page.Locator("#kernels")).ToBeVisibleAsync();   // drawn from model-a.onnx's own conv1 weights
         await Expect(page.Locator("#tiles")).ToContainTextAsync("The gallery is empty");
         await ShotAsync(page, "01-start");
@@ -212,6 +213,26 @@ public sealed class PageTests(ITestOutputHelper output) : IAsyncLifetime
             "the page scrolls sideways at 390 px");
         await ShotAsync(phone, "08-narrow");
 
+        Assert.Empty(_problems);
+    }
+
+    /// <summary>The shipped int8 twin of the demo model: the model card says int8 and how it was made, conv1 is drawn
+    /// from its int8 kernels, and a sample is classified.</summary>
+    [Fact]
+    public async Task TheInt8DemoModelShowsItsPrecisionAndClassifies()
+    {
+        var int8 = FashionMnistSamples.DemoModel().Replace(".onnx", ".int8.onnx");
+        await using var server = new ApiFactory(int8, _dir.File("int8.db"));
+        var page = await OpenAsync(address: await server.StartKestrelAsync());
+
+        await Expect(page.Locator("#facts .precision")).ToContainTextAsync("int8: weights int8, per output channel, symmetric");
+        await Expect(page.Locator("#facts .precision")).ToContainTextAsync("min/max on 500 images");
+        await Expect(page.Locator("#kernels")).ToBeVisibleAsync();
+        var (png, label) = FashionMnistSamples.Test(1);
+        await page.Locator("#file-input").SetInputFilesAsync(new FilePayload { Name = "garment.png", MimeType = "image/png", Buffer = png });
+        var scores = page.Locator("#scores li.score:not(.skeleton)");
+        await Expect(scores).ToHaveCountAsync(5);
+        await Expect(scores.First).ToHaveAttributeAsync("data-index", label.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Empty(_problems);
     }
 
