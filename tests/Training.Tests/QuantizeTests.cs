@@ -100,10 +100,14 @@ public sealed class QuantizeTests
         }
 
         // The service serves it with no new setting, says so, and its gallery vectors carry its own fingerprint.
-        await using var service = new ApiFactory(int8, dir.File("g.db"));
+        // The float parent beside it under another name: GET /api/models tells them apart.
+        await using var service = new ApiFactory(int8, dir.File("g.db"),
+            new Dictionary<string, string?> { ["Models:0:Name"] = "float", ["Models:0:Path"] = parent });
         var client = await service.ReadyClientAsync();
         var model = await client.GetFromJsonAsync<JsonElement>("/api/model");
         Assert.Equal("int8", model.GetProperty("precision").GetString());
+        var models = (await client.GetFromJsonAsync<JsonElement>("/api/models")).GetProperty("models");
+        Assert.Equal(["int8", "fp32"], models.EnumerateArray().Select(m => m.GetProperty("precision").GetString()));
         Assert.Contains(model.GetProperty("quantization").GetProperty("method").GetString(), new[] { "minmax", "percentile" });
         var fingerprint = model.GetProperty("fingerprint").GetString();
         using var classify = await client.PostAsync("/api/classify", Form(TestImages.Png(5)));

@@ -7,8 +7,10 @@ namespace AlexNet.Api.Endpoints;
 
 /// <summary>One model in GET /api/models; the file's facts are null while it is not loaded.</summary>
 /// <param name="Default">The model Inference:* configures: /api/classify without ?model=, and the gallery's.</param>
+/// <param name="Precision">"fp32" or "int8" (a file written by alexnet-train quantize): the float model and its int8
+/// twin can be served side by side under two names.</param>
 public sealed record ModelSummary(string Name, string Version, bool Default, bool Ready, string? File, string? Fingerprint, string? Provider,
-    int? Classes, int? FeatureDim, bool Gallery);
+    int? Classes, int? FeatureDim, bool Gallery, string? Precision = null);
 
 public sealed record ModelsResponse(string Default, ModelSummary[] Models);
 
@@ -34,7 +36,7 @@ public static class ModelsEndpoints
     public static Ok<ModelsResponse> List(ModelRegistry models) => TypedResults.Ok(new ModelsResponse(models.Default.Name,
         [.. models.All.Select(m => m.Host.Current is { } g
             ? new ModelSummary(m.Name, m.Version, m.IsDefault, true, g.Model.FileName, g.Fingerprint, g.Classifier.Provider.Label(), g.Model.Classes,
-                g.Model.FeatureDim, m.IsDefault && g.Index is not null)
+                g.Model.FeatureDim, m.IsDefault && g.Index is not null, g.Model.Precision)
             : new ModelSummary(m.Name, m.Version, m.IsDefault, false, null, null, null, null, null, false))]));
 
     public static async Task<Results<Ok<ReloadResponse>, ProblemHttpResult>> ReloadAsync(ModelRegistry models, ModelLoader loader, string name,
