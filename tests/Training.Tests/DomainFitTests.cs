@@ -7,15 +7,7 @@ namespace AlexNet.Training.Tests;
 /// nothing else in it changes.</summary>
 public sealed class DomainFitTests
 {
-    /// <summary>A compact model written by the project's own graph writer, seeded He-normal weights.</summary>
-    static string Model(string path, int seed)
-    {
-        var spec = AlexNetSpec.Compact(10);
-        var metadata = new AlexNet.Model.Onnx.ModelMetadata(LabelSet.FashionMnist.Names, null, new Provenance { Dataset = "generated" });
-        AlexNetOnnxGraph.Build(spec, AlexNetOnnxGraph.RandomWeights(spec, seed), new Normalization([70f, 70f, 70f], [80f, 80f, 80f]), metadata)
-            .Save(path);
-        return path;
-    }
+    static string Model(string path, int seed) => Fixtures.CompactModel(path, seed);
 
     /// <summary>Gzipped IDX files of 28x28 grey images: a light rectangle of random size and brightness, with noise, on black.</summary>
     static string Data(string dir, int count, int seed)

@@ -6,6 +6,16 @@ namespace AlexNet.Training.Tests;
 /// <summary>Small data sets made in code.</summary>
 public static class Fixtures
 {
+    /// <summary>A compact model with Fashion-MNIST's labels, written by the project's own graph writer, seeded He-normal weights.</summary>
+    public static string CompactModel(string path, int seed)
+    {
+        var spec = AlexNetSpec.Compact(10);
+        var metadata = new AlexNet.Model.Onnx.ModelMetadata(LabelSet.FashionMnist.Names, null, new Provenance { Dataset = "generated" });
+        AlexNetOnnxGraph.Build(spec, AlexNetOnnxGraph.RandomWeights(spec, seed), new Normalization([70f, 70f, 70f], [80f, 80f, 80f]), metadata)
+            .Save(path);
+        return path;
+    }
+
     /// <summary>
     /// root/{train,val}/{class}/*.png: class i is a noisy image tinted by a class colour, so a net can learn it.
     /// Adds one file of random bytes named .jpg to train/ of the first class.

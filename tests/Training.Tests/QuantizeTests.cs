@@ -15,15 +15,7 @@ namespace AlexNet.Training.Tests;
 /// </summary>
 public sealed class QuantizeTests
 {
-    /// <summary>A compact model written by the project's own graph writer, seeded He-normal weights.</summary>
-    static string Model(string path, int seed)
-    {
-        var spec = AlexNetSpec.Compact(10);
-        var metadata = new AlexNet.Model.Onnx.ModelMetadata(LabelSet.FashionMnist.Names, null, new Provenance { Dataset = "generated" });
-        AlexNetOnnxGraph.Build(spec, AlexNetOnnxGraph.RandomWeights(spec, seed), new Normalization([70f, 70f, 70f], [80f, 80f, 80f]), metadata)
-            .Save(path);
-        return path;
-    }
+    static string Model(string path, int seed) => Fixtures.CompactModel(path, seed);
 
     /// <summary>A folder of PNGs in class folders: generated shapes and noise, <paramref name="count"/> in all.</summary>
     static string Images(string dir, int count, int seed)
