@@ -6,7 +6,8 @@ namespace AlexNet.Model.Onnx.Quantization;
 /// range no 8 bits hold), their float activation inputs, and each Conv's output (after its ReLU when the ReLU is the
 /// Conv's only reader: a uint8 tensor with zero point 0 clamps at 0 as the ReLU does, so the ReLU goes; ONNX Runtime's
 /// quantizer does the same). A MaxPool over a quantized tensor gets the same parameters on its output (the maximum of
-/// values keeps their range), so ONNX Runtime runs it on uint8; Flatten and Reshape pass parameters through too.
+/// values keeps their range), so ONNX Runtime runs it on uint8; a MaxPool in front of a quantized op whose input is
+/// float (after our LRN) has its input quantized for the same reason. Flatten and Reshape pass parameters through.
 /// Gemm outputs stay float (ONNX Runtime's QGemm writes float), so FC7's features and the logits are never rounded
 /// to 8 bits.
 /// </summary>
@@ -50,10 +51,24 @@ public sealed class QdqPlan
             : producer.TryGetValue(t, out var i) && RangeKeeping.Contains(nodes[i].OpType) && nodes[i].Domain == "" ? ParamsOf(nodes[i].Inputs[0])
             : null;
 
+        // A MaxPool that feeds a quantized op is quantized on its input instead (and passes the parameters on), so that
+        // ONNX Runtime runs it on uint8 rather than on float in NCHW (after the LRN, pool1 and pool2: the slowest pools).
+        var poolInputs = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in nodes.Where(n => IsTarget(doc, n)))
+            if (producer.TryGetValue(n.Inputs[0], out var p) && nodes[p] is { OpType: "MaxPool", Domain: "" } pool && pool.Outputs.Length == 1
+                && !doc.Initializers.ContainsKey(pool.Inputs[0]) && producer.ContainsKey(pool.Inputs[0]) && !graphOutputs.Contains(pool.Inputs[0]))
+                poolInputs.Add(pool.Inputs[0]);
+
         for (var i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
             if (n.Domain != "") continue;
+            if (!IsTarget(doc, n))
+                foreach (var o in n.Outputs.Where(o => poolInputs.Contains(o) && !plan.Requantized.ContainsKey(o)))
+                {
+                    plan.Requantized[o] = o;
+                    Calibrate(o);
+                }
             if (n.OpType == "MaxPool" && n.Outputs.Length == 1 && plan.Requantized.TryGetValue(n.Inputs[0], out var source)
                 && !graphOutputs.Contains(n.Outputs[0]))
             {

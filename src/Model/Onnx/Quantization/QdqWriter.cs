@@ -133,14 +133,16 @@ public static class QdqWriter
                 else nodes.Add(n with { Inputs = inputs, Rest = rest });
                 continue;
             }
-            if (n.OpType == "MaxPool" && n.Outputs.Length == 1 && plan.Requantized.TryGetValue(n.Outputs[0], out var src) && n.Domain == "")
+            // Any other node whose output the plan quantizes (a MaxPool's, the LRN's in front of one): written as
+            // {name}.float, then QuantizeLinear/DequantizeLinear back to the old name.
+            var requantized = n.Outputs.Where(plan.Requantized.ContainsKey).ToArray();
+            if (requantized.Length == 0)
             {
-                var y = n.Outputs[0];
-                nodes.Add(n with { Outputs = [y + ".float"] });
-                Pair(y + ".float", y + QuantizedSuffix, y, src);
+                nodes.Add(n);
                 continue;
             }
-            nodes.Add(n);
+            nodes.Add(n with { Outputs = [.. n.Outputs.Select(o => plan.Requantized.ContainsKey(o) ? o + ".float" : o)] });
+            foreach (var y in requantized) Pair(y + ".float", y + QuantizedSuffix, y, plan.Requantized[y]);
         }
 
         // A float weight or bias no other node reads is replaced, in place, by its quantized form.
