@@ -34,6 +34,8 @@ public static class OnnxContract
         public const string Provenance = "alexnet.provenance";    // JSON of Provenance
         public const string Preprocessing = "alexnet.preprocessing";
         public const string Lrn = "alexnet.lrn";                  // how LRN is written in the graph
+        public const string Precision = "alexnet.precision";      // "int8" for a quantized file; absent means float32
+        public const string Quantization = "alexnet.quantization"; // JSON: how it was quantized (QuantizationInfo)
     }
 
     public const string PixelFormat = "RGB float32 NCHW, 0..255, normalised inside the graph";

@@ -80,9 +80,14 @@ public sealed record ClassInfo(int Index, string Label, string? Wnid);
 /// images it was trained on and what gets meaningless answers. Null when the file does not say.</param>
 /// <param name="OutOfDomain">How the model's out-of-domain score was calibrated; null when it has none. (Its statistics,
 /// metadata <c>alexnet.ood</c>, are left out of Metadata: tens of kilobytes of numbers.)</param>
+/// <param name="Precision">"int8" for a file quantized by <c>alexnet-train quantize</c> (metadata <c>alexnet.precision</c>),
+/// else "fp32".</param>
+/// <param name="Quantization">How an int8 file was quantized (metadata <c>alexnet.quantization</c>: method, calibration
+/// set, its check against the float parent, the parent's fingerprint); null for a float file.</param>
 public sealed record ModelResponse(string File, string Fingerprint, string? Preset, string Provider, int InputSize, int ResizeSize,
     int Classes, int FeatureDim, ClassInfo[] Labels, JsonElement? Provenance, IReadOnlyDictionary<string, string> Metadata,
-    ModelProfile? Profile, string? Domain, OutOfDomainInfo? OutOfDomain = null);
+    ModelProfile? Profile, string? Domain, OutOfDomainInfo? OutOfDomain = null, string Precision = ModelInfo.Float32,
+    JsonElement? Quantization = null);
 
 /// <summary>How a model's out-of-domain flag was set.</summary>
 /// <param name="Percentile">The threshold (score 1) is this percentile of the calibration images' scores: about

@@ -57,6 +57,6 @@ public static class ModelEndpoints
         var m = generation.Model;
         return TypedResults.Ok(new ModelResponse(m.FileName, m.Fingerprint, m.Preset, generation.Classifier.Provider.Label(), m.InputSize,
             m.ResizeSize, m.Classes, m.FeatureDim, [.. m.Labels.Select((l, i) => new ClassInfo(i, l, m.Synsets[i]))], m.Provenance,
-            m.Metadata, m.Profile, m.Domain, OutOfDomainInfo.From(m.DomainStats)));
+            m.Metadata, m.Profile, m.Domain, OutOfDomainInfo.From(m.DomainStats), m.Precision, m.Quantization));
     }
 }

@@ -32,6 +32,18 @@ public sealed record ModelInfo(
     /// <summary>What the model knows, in plain words: the profile's <c>domain</c>, else the provenance's; null when neither says.</summary>
     public string? Domain => Profile?.Domain ?? (Provenance is { ValueKind: JsonValueKind.Object } p
         && p.TryGetProperty("domain", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null);
+    public const string Float32 = "fp32";
+    /// <summary>"int8" for a quantized file (metadata <c>alexnet.precision</c>), else "fp32".</summary>
+    public string Precision => Metadata.TryGetValue(OnnxContract.Keys.Precision, out var p) && p.Length > 0 ? p : Float32;
+    /// <summary>How a quantized file was quantized (metadata <c>alexnet.quantization</c>), null when it does not say.</summary>
+    public JsonElement? Quantization => Metadata.TryGetValue(OnnxContract.Keys.Quantization, out var q) ? ParseOrNull(q) : null;
+
+    static JsonElement? ParseOrNull(string json)
+    {
+        try { return JsonDocument.Parse(json).RootElement.Clone(); }
+        catch (JsonException) { return null; }
+    }
+
     /// <summary>False for a profiled third-party model that names no feature output: no gallery, no /api/features.</summary>
     public bool HasFeatures => FeatureDim > 0;
     /// <summary>How uploads are resized and cropped for this model.</summary>

@@ -247,6 +247,17 @@ async function classify(seq = state.seq) {
   }
 }
 
+// How the file computes: fp32, or int8 with how it was quantized and how closely it answers as its float parent.
+function precisionText(model) {
+  if (model.precision !== 'int8') return 'fp32 (32-bit floating point)';
+  const q = model.quantization;
+  if (!q) return 'int8';
+  const method = q.method === 'percentile' ? `the central ${q.percentile}% of each activation's values` : "each activation's min/max";
+  return `int8: weights ${q.weights}; activations ${q.activations}; ranges from ${method} on ${q.calibrationImages} images ` +
+    `(${q.calibration}); it gave its float parent's top-1 class on ${(100 * q.checkTop1Agreement).toFixed(1)}% of ` +
+    `${q.checkImages} other images (feature cosine ${q.checkFeatureCosine.toFixed(3)})`;
+}
+
 // The model's out-of-domain flag (null for a model without the statistics): instead of a confident wrong answer, say
 // that the image is unlike the training images, and keep the guesses behind a button.
 function renderDomain(result) {
@@ -568,6 +579,7 @@ async function loadModel() {
   row('Features', model.featureDim > 0
     ? `${model.featureDim.toLocaleString()}-d ${pr ? `output '${pr.features}'` : 'FC7'}`
     : 'none: this model has no feature output, so the gallery is off');
+  row('Precision', precisionText(model), 'precision');
   row('Initialisation', p.init);
   if (p.createdUtc) {
     const made = new Date(p.createdUtc);

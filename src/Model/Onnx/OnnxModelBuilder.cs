@@ -23,6 +23,13 @@ public sealed class OnnxModelBuilder
 
     public OnnxModelBuilder Input(string name, int elemType, params object[] dims) { _graph.Message(11, ValueInfo(name, elemType, dims)); return this; }
     public OnnxModelBuilder Output(string name, int elemType, params object[] dims) { _graph.Message(12, ValueInfo(name, elemType, dims)); return this; }
+    /// <summary>An output of this element type whose shape is not stated (a tensor of any rank).</summary>
+    public OnnxModelBuilder OutputOfAnyShape(string name, int elemType)
+    {
+        var type = new ProtoWriter().Message(1, new ProtoWriter().Varint(1, elemType));
+        _graph.Message(12, new ProtoWriter().String(1, name).Message(2, type));
+        return this;
+    }
     public OnnxModelBuilder FloatInput(string name, params object[] dims) => Input(name, Float32, dims);
     public OnnxModelBuilder FloatOutput(string name, params object[] dims) => Output(name, Float32, dims);
 

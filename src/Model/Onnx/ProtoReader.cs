@@ -41,6 +41,21 @@ public static class ProtoReader
     public static IEnumerable<string> Strings(ReadOnlyMemory<byte> message, int number) =>
         Fields(message).Where(f => f.Number == number && f.WireType == 2).Select(f => System.Text.Encoding.UTF8.GetString(f.Body.Span));
 
+    /// <summary>The varint at the start of <paramref name="s"/>.</summary>
+    public static ulong Varint(ReadOnlySpan<byte> s)
+    {
+        var pos = 0;
+        return ReadVarint(s, ref pos);
+    }
+
+    /// <summary>The varints of a packed repeated field's body.</summary>
+    public static List<ulong> PackedVarints(ReadOnlySpan<byte> s)
+    {
+        var (pos, values) = (0, new List<ulong>());
+        while (pos < s.Length) values.Add(ReadVarint(s, ref pos));
+        return values;
+    }
+
     static ulong ReadVarint(ReadOnlySpan<byte> s, ref int pos)
     {
         ulong value = 0;

@@ -21,7 +21,9 @@ public sealed class OnnxPredictor : IDisposable
     readonly InputTransform? _transform;
     readonly bool _softmax, _oneRowAtATime;
 
-    public OnnxPredictor(string modelPath, string? profilePath)
+    /// <param name="graph">The bytes to load instead of the file's (the file and its profile still name the contract):
+    /// the quantizer's calibration graph, which adds outputs.</param>
+    public OnnxPredictor(string modelPath, string? profilePath, byte[]? graph = null)
     {
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"Model file not found: {modelPath}", modelPath);
         profilePath ??= File.Exists(ModelProfile.SidecarPath(modelPath)) ? ModelProfile.SidecarPath(modelPath) : null;   // as the service looks
@@ -39,7 +41,7 @@ public sealed class OnnxPredictor : IDisposable
         _options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         try
         {
-            _session = new InferenceSession(modelPath, _options);
+            _session = graph is null ? new InferenceSession(modelPath, _options) : new InferenceSession(graph, _options);
         }
         catch (OnnxRuntimeException e)
         {
@@ -49,13 +51,14 @@ public sealed class OnnxPredictor : IDisposable
         if (profile is not null)
         {
             (_input, _scores, _transform, _softmax) = (profile.Input, profile.Scores, profile.Transform(), profile.ScoresAre == ScoreKind.Logits);
+            Features = profile.Features;
             var labelsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(profilePath!))!, profile.Labels);
             Labels = LabelSet.Load(labelsPath);
             Preprocessor = new ImagePreprocessor(profile.EffectiveResizeSize, profile.InputSize, profile.Resize);
         }
         else
         {
-            (_input, _scores) = (OnnxContract.Input, OnnxContract.Probabilities);
+            (_input, _scores, Features) = (OnnxContract.Input, OnnxContract.Probabilities, OnnxContract.Features);
             var meta = _session.ModelMetadata.CustomMetadataMap;
             if (!meta.TryGetValue(OnnxContract.Keys.Labels, out var labels))
                 throw new InvalidDataException($"{modelPath} has no '{OnnxContract.Keys.Labels}' metadata: export it with alexnet-train export, " +
@@ -73,6 +76,12 @@ public sealed class OnnxPredictor : IDisposable
 
     public LabelSet Labels { get; }
     public ImagePreprocessor Preprocessor { get; }
+    /// <summary>The contract's names: the input, the scores and (when the model has them) the features.</summary>
+    public string InputName => _input;
+    public string ScoresName => _scores;
+    public string? Features { get; }
+    /// <summary>Whether the scores are logits to which softmax is applied here (a profile's <c>scoresAre: logits</c>).</summary>
+    public bool ScoresAreLogits => _softmax;
     public int Classes => Labels.Count;
 
     /// <summary>Probabilities (n, classes) for n rows; <paramref name="rows"/> is overwritten by a profile's normalisation.</summary>
@@ -87,6 +96,25 @@ public sealed class OnnxPredictor : IDisposable
         if (_softmax)
             for (var i = 0; i < n; i++) TensorPrimitives.SoftMax(probabilities.AsSpan(i * Classes, Classes), probabilities.AsSpan(i * Classes, Classes));
         return probabilities;
+    }
+
+    /// <summary>Named outputs (each row-major, in the order asked) for n rows; <paramref name="rows"/> is overwritten by a
+    /// profile's normalisation, as in <see cref="Run"/>; scores come out as the graph writes them.</summary>
+    public float[][] RunOutputs(float[] rows, int n, IReadOnlyList<string> outputs)
+    {
+        var row = Preprocessor.CropLength;
+        _transform?.Apply(rows.AsSpan(0, n * row), n);
+        var parts = outputs.Select(_ => new List<float>()).ToArray();
+        var s = Preprocessor.InputSize;
+        for (var start = 0; start < n; start += _oneRowAtATime ? 1 : n)
+        {
+            var count = _oneRowAtATime ? 1 : n;
+            using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, rows.AsMemory(start * row, count * row), [count, 3, s, s]);
+            using var run = new RunOptions();
+            using var results = _session.Run(run, [_input], [x], [.. outputs]);
+            for (var o = 0; o < outputs.Count; o++) parts[o].AddRange(results[o].GetTensorDataAsSpan<float>());
+        }
+        return [.. parts.Select(p => p.ToArray())];
     }
 
     void RunRows(Memory<float> input, int n, Memory<float> scores)
