@@ -209,14 +209,18 @@ public static class ForwardCompare
                 .Select(e => (Ts: e.GetProperty("ts").GetDouble(), Dur: e.GetProperty("dur").GetDouble())).OrderBy(r => r.Ts).ToArray();
             var from = starts[0].Ts + starts[0].Dur;
             var byOp = new Dictionary<string, (double Us, HashSet<string> Nodes)>();
+            var byNode = new Dictionary<string, (string Op, double Us)>();
             foreach (var e in events)
             {
                 if (e.GetProperty("cat").GetString() != "Node" || e.GetProperty("ts").GetDouble() < from
                     || e.GetProperty("name").GetString() is not { } name || !name.EndsWith("_kernel_time")) continue;
                 var op = e.GetProperty("args").GetProperty("op_name").GetString() ?? "?";
+                var dur = e.GetProperty("dur").GetDouble();
                 var (us, nodes) = byOp.TryGetValue(op, out var v) ? v : (0, new HashSet<string>());
                 nodes.Add(name);
-                byOp[op] = (us + e.GetProperty("dur").GetDouble(), nodes);
+                byOp[op] = (us + dur, nodes);
+                var node = name[..^"_kernel_time".Length];
+                byNode[node] = (op, (byNode.TryGetValue(node, out var w) ? w.Us : 0) + dur);
             }
             var runs = starts.Length - 1;
             var total = byOp.Values.Sum(v => v.Us) / runs;
@@ -224,6 +228,12 @@ public static class ForwardCompare
                 $"{total / 1000:F1} ms of operator time per batch, by operator after optimisation:");
             foreach (var (op, (us, nodes)) in byOp.OrderByDescending(kv => kv.Value.Us))
                 Console.WriteLine($"  {op,-28} {nodes.Count,3} nodes  {us / runs / 1000,8:F2} ms  {100 * us / runs / total,5:F1}%");
+            // The nodes that carry the multiply-accumulates, one by one (fused names as ONNX Runtime gives them), and the rest.
+            var macOps = new HashSet<string> { "Conv", "FusedConv", "QLinearConv", "ConvInteger", "Gemm", "FusedGemm", "QGemm", "MatMul", "FusedMatMul", "MatMulInteger", "QLinearMatMul", "MatMulIntegerToFloat" };
+            var mac = byNode.Where(kv => macOps.Contains(kv.Value.Op)).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+            Console.WriteLine("  by node: " + string.Join(", ", mac.Select(kv => $"{kv.Key} {kv.Value.Us / runs / 1000:F1}")) + " ms");
+            var macMs = mac.Sum(kv => kv.Value.Us) / runs / 1000;
+            Console.WriteLine($"  convolution and matrix nodes {macMs:F1} ms ({100 * macMs * 1000 / total:F0}%), everything else {total / 1000 - macMs:F1} ms");
         }
         finally
         {

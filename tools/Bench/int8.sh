@@ -29,7 +29,7 @@ echo "calibration photos: $(ls "$photos" | wc -l) in $photos"
 
 load "paper preset, seeded He-normal weights, and its int8 version"
 $bench model --out "$out/paper.onnx"
-$train quantize --model "$out/paper.onnx" --calibration "$photos" --out "$out/paper.int8.onnx"
+$train quantize --model "$out/paper.onnx" --calibration "$photos" --out "$out/paper.int8.onnx" --force
 
 demo=models/fashion-mnist-compact.onnx
 if [ -f models/fashion-mnist-compact.int8.onnx ]; then
@@ -38,7 +38,7 @@ if [ -f models/fashion-mnist-compact.int8.onnx ]; then
 else
   load "demo model's int8 version, calibrated on Fashion-MNIST"
   demo8="$out/fashion-mnist-compact.int8.onnx"
-  $train quantize --model "$demo" --fashion-mnist /usr/share/datasets/fashion-mnist --out "$demo8"
+  $train quantize --model "$demo" --fashion-mnist /usr/share/datasets/fashion-mnist --out "$demo8" --force
 fi
 
 load "multiply-accumulate peaks, all cores"
