@@ -11,8 +11,8 @@ namespace AlexNet.Bench;
 
 /// <summary>
 /// Two models of the same contract (fp32 and its int8 version) through the service's forward pass
-/// (<see cref="ForwardBench.Load"/>), in rounds that interleave them (round r, batch b: A then B, or B then A in odd
-/// rounds) so that a drifting load falls on both; img/s per batch is the median of the rounds and B/A the median of the
+/// (<see cref="ForwardBench.Load"/>), in rounds that interleave them (round r, batch b: A and B take turns in slices of
+/// about a second, B first in odd rounds) so that a drifting load falls on both; img/s per batch is the median of the rounds and B/A the median of the
 /// rounds' own ratios. B's answers are compared with A's on the same random rows (top-1 agreement, feature cosine), and
 /// each model's rows are checked to be finite probabilities. With the model's <see cref="AlexNetSpec"/> (metadata
 /// <c>alexnet.spec</c>) the forward's multiply-accumulates per second are set against the peak of the matching kernel
@@ -49,6 +49,7 @@ public static class ForwardCompare
             return x;
         });
         var rates = sides.ToDictionary(s => s.Name, _ => batches.ToDictionary(n => n, _ => new List<double>()));
+        var cpuMs = sides.ToDictionary(s => s.Name, _ => batches.ToDictionary(n => n, _ => new List<double>()));   // process CPU per image
         var ratios = batches.ToDictionary(n => n, _ => new List<double>());
         var bad = 0;
         var (agree, rows, cosSum) = (0, 0, 0.0);
@@ -69,17 +70,36 @@ public static class ForwardCompare
         {
             foreach (var n in batches)
             {
+                // Within a round the two models take turns in slices of about a second, so that the load's drift
+                // over seconds falls on both; each model's img/s is its batches over its own time.
                 var order = r % 2 == 0 ? sides : [sides[1], sides[0]];
-                var ips = new Dictionary<string, double>();
+                var steps = order.ToDictionary(s => s.Name, s =>
+                {
+                    var (p, f) = (new float[n * s.Classifier.Model.Classes], new float[n * s.Classifier.Model.FeatureDim]);
+                    var input = inputs[n];
+                    return (Action)(() => s.Classifier.Run(input, n, p, f));
+                });
+                var spent = order.ToDictionary(s => s.Name, _ => (Seconds: 0.0, Cpu: 0.0, Batches: 0));
+                var slices = Math.Max(1, (int)Math.Round(seconds));
+                for (var slice = 0; slice < slices; slice++)
+                    foreach (var s in order)
+                    {
+                        var cpu = Environment.CpuUsage.TotalTime;
+                        var sw = Stopwatch.StartNew();
+                        var count = 0;
+                        do { steps[s.Name](); count++; } while (sw.Elapsed.TotalSeconds < seconds / slices);
+                        var (t, c, k) = spent[s.Name];
+                        spent[s.Name] = (t + sw.Elapsed.TotalSeconds, c + (Environment.CpuUsage.TotalTime - cpu).TotalSeconds, k + count);
+                    }
+                var ips = order.ToDictionary(s => s.Name, s => n * spent[s.Name].Batches / spent[s.Name].Seconds);
                 foreach (var s in order)
                 {
-                    var input = inputs[n];
-                    var (p, f) = (new float[n * s.Classifier.Model.Classes], new float[n * s.Classifier.Model.FeatureDim]);
-                    ips[s.Name] = n / Time(seconds, () => s.Classifier.Run(input, n, p, f));
                     rates[s.Name][n].Add(ips[s.Name]);
+                    cpuMs[s.Name][n].Add(1000 * spent[s.Name].Cpu / (n * spent[s.Name].Batches));
                 }
                 ratios[n].Add(ips["B"] / ips["A"]);
                 Console.WriteLine($"round {r + 1}, batch {n,3}: A {ips["A"],7:F1} img/s  B {ips["B"],7:F1} img/s  B/A {ips["B"] / ips["A"]:F2}  " +
+                    $"CPU/img A {cpuMs["A"][n][^1]:F1} ms B {cpuMs["B"][n][^1]:F1} ms  " +
                     $"(load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
             }
         }
@@ -92,6 +112,14 @@ public static class ForwardCompare
             var (ma, mb) = (Median(rates["A"][n]), Median(rates["B"][n]));
             Console.WriteLine($"batch {n,3}: A {ma,7:F1} img/s  B {mb,7:F1} img/s  B/A {Median(ratios[n]):F2} " +
                 $"(rounds {ratios[n].Min():F2}-{ratios[n].Max():F2})" + Fractions(sides, before, after, ma, mb));
+        }
+        // CPU time per image hardly depends on other processes taking turns on the cores (wall time does): its
+        // ratio is what B/A would be on a quiet machine, as far as the work parallelises alike.
+        Console.WriteLine("process CPU time per image (median of rounds), and A's over B's:");
+        foreach (var n in batches)
+        {
+            var (ca, cb) = (Median(cpuMs["A"][n]), Median(cpuMs["B"][n]));
+            Console.WriteLine($"batch {n,3}: A {ca,7:F1} ms  B {cb,7:F1} ms  A/B {ca / cb:F2}");
         }
         if (peakSeconds > 0)
             foreach (var s in sides)
@@ -239,15 +267,6 @@ public static class ForwardCompare
         {
             File.Delete(file);
         }
-    }
-
-    static double Time(double seconds, Action step)
-    {
-        step();
-        var sw = Stopwatch.StartNew();
-        var count = 0;
-        while (sw.Elapsed.TotalSeconds < seconds || count < 3) { step(); count++; }
-        return sw.Elapsed.TotalSeconds / count;
     }
 
     static double Median(List<double> x)

@@ -31,7 +31,7 @@ public static class PeakBench
 
     public static void Run(double seconds, int threads)
     {
-        Console.WriteLine($"CPU: {CpuName()}; {threads} threads, {seconds:F1} s per kernel (best window of about 0.5 s); AVX2 {Avx2.IsSupported}, FMA {Fma.IsSupported}, " +
+        Console.WriteLine($"CPU: {CpuName()}; {threads} threads, {seconds:F1} s per kernel (best of windows of about 0.5 s, kernels in turn); AVX2 {Avx2.IsSupported}, FMA {Fma.IsSupported}, " +
             $"AVX-512F {Avx512F.IsSupported}, AVX-512BW {Avx512BW.IsSupported}, AVX-VNNI {AvxVnni.IsSupported}, AVX-512 VNNI {Avx512Vnni}");
         var peaks = Measure(seconds, threads);
         foreach (var p in peaks)
@@ -51,19 +51,36 @@ public static class PeakBench
         }
     }
 
-    /// <summary>All kernels in turn, each on <paramref name="threads"/> threads for <paramref name="seconds"/>.</summary>
-    public static IReadOnlyList<Peak> Measure(double seconds, int threads) =>
-    [
-        new("fp32 FMA ymm", "vfmadd231ps ymm", "fp32", 8, Fma.IsSupported ? Rate(seconds, threads, 8, Fma256) : null),
-        new("fp32 FMA zmm", "vfmadd231ps zmm", "fp32", 16, Avx512F.IsSupported ? Rate(seconds, threads, 16, Fma512) : null),
-        new("int8 u8s8 AVX2 ymm", "vpmaddubsw+vpmaddwd+vpaddd ymm", "int8", 32, Avx2.IsSupported ? Rate(seconds, threads, 32, U8S8Avx2) : null),
-        new("int8 u8u8 AVX2 ymm", "vpmaddwd+vpaddd ymm (int16)", "int8", 16, Avx2.IsSupported ? Rate(seconds, threads, 16, U8U8Avx2) : null),
-        new("int8 u8s8 AVX-512BW zmm", "vpmaddubsw+vpmaddwd+vpaddd zmm", "int8", 64, Avx512BW.IsSupported ? Rate(seconds, threads, 64, U8S8Avx512) : null),
-        new("int16 vpmaddwd ymm, code", "vpmaddwd ymm (machine code; a check)", "int16", 16,
-            Avx2.IsSupported && OperatingSystem.IsLinux() ? Rate(seconds, threads, 16, NativeVnni512.RunMaddwd256) : null),
-        new("int8 VNNI ymm", "vpdpbusd ymm", "int8", 32, AvxVnni.IsSupported ? Rate(seconds, threads, 32, Vnni256) : null),
-        new("int8 VNNI zmm", "vpdpbusd zmm (machine code)", "int8", 64, Avx512Vnni ? Rate(seconds, threads, 64, NativeVnni512.Run) : null),
-    ];
+    /// <summary>
+    /// Every kernel this CPU has, on <paramref name="threads"/> threads at once, in windows of about half a second
+    /// taken in turn (kernel 1, 2, ..., then again), <paramref name="seconds"/> per kernel in all; each kernel's best
+    /// window counts, since other work on the machine can only lower a window's rate, and taking turns spreads a
+    /// drifting load over all kernels alike.
+    /// </summary>
+    public static IReadOnlyList<Peak> Measure(double seconds, int threads)
+    {
+        var linux = OperatingSystem.IsLinux();
+        (string Name, string Instructions, string Precision, int Macs, bool Supported, Func<long, int> Kernel)[] kernels =
+        [
+            ("fp32 FMA ymm", "vfmadd231ps ymm", "fp32", 8, Fma.IsSupported, Fma256),
+            ("fp32 FMA zmm", "vfmadd231ps zmm", "fp32", 16, Avx512F.IsSupported, Fma512),
+            ("int8 u8s8 AVX2 ymm", "vpmaddubsw+vpmaddwd+vpaddd ymm", "int8", 32, Avx2.IsSupported, U8S8Avx2),
+            ("int8 u8u8 AVX2 ymm", "vpmaddwd+vpaddd ymm (int16)", "int8", 16, Avx2.IsSupported, U8U8Avx2),
+            ("int8 u8s8 AVX-512BW zmm", "vpmaddubsw+vpmaddwd+vpaddd zmm", "int8", 64, Avx512BW.IsSupported, U8S8Avx512),
+            ("int16 vpmaddwd ymm, code", "vpmaddwd ymm (machine code; a check)", "int16", 16, Avx2.IsSupported && linux, NativeVnni512.RunMaddwd256),
+            ("int8 VNNI ymm", "vpdpbusd ymm", "int8", 32, AvxVnni.IsSupported, Vnni256),
+            ("int8 VNNI zmm", "vpdpbusd zmm (machine code)", "int8", 64, Avx512Vnni && linux, NativeVnni512.Run),
+        ];
+        var best = new double?[kernels.Length];
+        for (var k = 0; k < kernels.Length; k++)
+            if (kernels[k].Supported) _sink ^= kernels[k].Kernel(1000);   // compiled and warm before any clock starts
+        var windows = Math.Max(1, (int)Math.Round(seconds / 0.5));
+        for (var w = 0; w < windows; w++)
+            for (var k = 0; k < kernels.Length; k++)
+                if (kernels[k].Supported)
+                    best[k] = Math.Max(best[k] ?? 0, Window(seconds / windows, threads, kernels[k].Macs, kernels[k].Kernel));
+        return [.. kernels.Select((x, k) => new Peak(x.Name, x.Instructions, x.Precision, x.Macs, best[k]))];
+    }
 
     /// <summary>The fp32 kernel MLAS's SGEMM and NCHWc convolutions use here: zmm with AVX-512F, else ymm FMA.</summary>
     public static Peak? Fp32(IReadOnlyList<Peak> peaks) =>
@@ -101,15 +118,7 @@ public static class PeakBench
         }
     }
 
-    /// <summary>GMAC/s of <paramref name="kernel"/> (loops of 12 steps) on <paramref name="threads"/> threads at once:
-    /// the best of windows of about half a second, since other work on the machine can only lower a window's rate.</summary>
-    static double Rate(double seconds, int threads, int macsPerStep, Func<long, int> kernel)
-    {
-        _sink ^= kernel(1000);   // compiled and warm before the clock starts
-        var windows = Math.Max(1, (int)Math.Round(seconds / 0.5));
-        return Enumerable.Range(0, windows).Max(_ => Window(seconds / windows, threads, macsPerStep, kernel));
-    }
-
+    /// <summary>GMAC/s of <paramref name="kernel"/> (loops of 12 steps) on <paramref name="threads"/> threads at once.</summary>
     static double Window(double seconds, int threads, int macsPerStep, Func<long, int> kernel)
     {
         const long Loops = 1 << 16;
