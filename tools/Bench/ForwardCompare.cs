@@ -131,7 +131,7 @@ public static class ForwardCompare
             : $"FAILED: {bad} rows are not finite probability vectors");
 
         if (profile)
-            foreach (var s in sides) Profile(s, batches.Max(), inputs[batches.Max()]);
+            Profile(sides, batches.Max(), inputs[batches.Max()]);
 
         var ok = bad == 0 && agree >= minAgreement * rows;
         if (agree < minAgreement * rows)
@@ -212,22 +212,37 @@ public static class ForwardCompare
 
     /// <summary>ONNX Runtime's profiler on a session with the service's settings: milliseconds per batch by operator
     /// type after optimisation (what actually ran: fused NCHWc convolutions, QLinearConv in NHWC, QGemm...).</summary>
-    static void Profile(Side s, int n, float[] input)
+    static void Profile(Side[] sides, int n, float[] input)
     {
-        const int Runs = 5;
-        var prefix = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"alexnet-bench-profile-{Environment.ProcessId}-{s.Name}");
-        using var options = OnnxSessions.NewOptions(new InferenceOptions { Provider = ExecutionProvider.Cpu });
-        options.EnableProfiling = true;
-        options.ProfileOutputPathPrefix = prefix;
-        using var session = new InferenceSession(s.Path, options);
-        var size = s.Classifier.Model.InputSize;
-        using var x = OrtValue.CreateTensorValueFromMemory(input, [n, 3, size, size]);
-        using var runOptions = new RunOptions();
-        for (var i = 0; i < Runs + 1; i++)
+        const int Runs = 8;
+        var sessions = new List<(Side Side, InferenceSession Session)>();
+        try
         {
-            using var outputs = session.Run(runOptions, [OnnxContract.Input], [x], [OnnxContract.Probabilities]);
+            foreach (var side in sides)
+            {
+                using var options = OnnxSessions.NewOptions(new InferenceOptions { Provider = ExecutionProvider.Cpu });
+                options.EnableProfiling = true;
+                options.ProfileOutputPathPrefix = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"alexnet-bench-profile-{Environment.ProcessId}-{side.Name}");
+                sessions.Add((side, new InferenceSession(side.Path, options)));
+            }
+            var size = sides[0].Classifier.Model.InputSize;
+            using var x = OrtValue.CreateTensorValueFromMemory(input, [n, 3, size, size]);
+            using var runOptions = new RunOptions();
+            for (var i = 0; i < Runs + 1; i++)   // the models take turns, run by run, as in the rounds
+                foreach (var (_, session) in sessions)
+                {
+                    using var outputs = session.Run(runOptions, [OnnxContract.Input], [x], [OnnxContract.Probabilities]);
+                }
+            foreach (var (side, session) in sessions) Report(side, session.EndProfiling(), n);
         }
-        var file = session.EndProfiling();
+        finally
+        {
+            foreach (var (_, session) in sessions) session.Dispose();
+        }
+    }
+
+    static void Report(Side s, string file, int n)
+    {
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(file));
