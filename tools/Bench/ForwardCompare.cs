@@ -12,8 +12,8 @@ namespace AlexNet.Bench;
 /// <summary>
 /// Two models of the same contract (fp32 and its int8 version) through the service's forward pass
 /// (<see cref="ForwardBench.Load"/>), in rounds that interleave them (round r, batch b: A and B take turns in slices of
-/// about a second, B first in odd rounds) so that a drifting load falls on both; img/s per batch is the median of the rounds and B/A the median of the
-/// rounds' own ratios. B's answers are compared with A's on the same random rows (top-1 agreement, feature cosine), and
+/// about a second, B first in odd rounds) so that a drifting load falls on both; img/s per batch is the median of the
+/// rounds and B/A the median of the rounds' own ratios; the process's CPU time per image is reported beside it. B's answers are compared with A's on the same random rows (top-1 agreement, feature cosine), and
 /// each model's rows are checked to be finite probabilities. With the model's <see cref="AlexNetSpec"/> (metadata
 /// <c>alexnet.spec</c>) the forward's multiply-accumulates per second are set against the peak of the matching kernel
 /// (<see cref="PeakBench"/>, measured before and after the rounds). <c>--profile</c> adds ONNX Runtime's per-operator
