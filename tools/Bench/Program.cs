@@ -50,6 +50,13 @@ switch (command)
     case "stream":
         StreamExperiment.Run();
         break;
+    case "peaks":
+        PeakBench.Run(double.Parse(Opt("--seconds", "2")), int.Parse(Opt("--threads", Environment.ProcessorCount.ToString())));
+        break;
+    case "forward-compare":
+        return ForwardCompare.Run(Opt("--models", "").Split(',', StringSplitOptions.RemoveEmptyEntries), Ints("--batches", "1,8,32"),
+            double.Parse(Opt("--seconds", "5")), int.Parse(Opt("--rounds", "3")), double.Parse(Opt("--peak-seconds", "1")),
+            rest.Contains("--profile"), double.Parse(Opt("--min-agreement", "0")));
     case "kernels":
         KernelBench.Run(int.Parse(Opt("--dim", "4096")), int.Parse(Opt("--rows", "256")));
         break;
@@ -61,6 +68,11 @@ switch (command)
             alexnet-bench pipeline [--model paper.onnx] [--batch 16] [--seconds 10]   decode + forward in process
             alexnet-bench http     [--url http://127.0.0.1:5080] [--concurrency 1,4,16] [--seconds 20] [--open-loop true]
                                    [--half-of IMG_PER_S] [--pid SERVICE_PID]   against a running service (Cache:Enabled=false)
+            alexnet-bench peaks    [--seconds 2] [--threads CORES]   multiply-accumulate peaks: fp32 FMA, int8 vpdpbusd
+                                   (VNNI) and MLAS's AVX2/AVX-512BW int8 sequences, all threads at once
+            alexnet-bench forward-compare --models A.onnx,B.onnx [--batches 1,8,32] [--seconds 5] [--rounds 3]
+                                   [--peak-seconds 1] [--profile] [--min-agreement 0]   the service's forward of two
+                                   models, rounds interleaved: img/s, B/A, top-1 agreement, fraction of each peak
             alexnet-bench memory   [--model paper.onnx] [--max-batch 16]   resident memory of the model in a process
             alexnet-bench search   [--n 10000,100000] [--dim 4096] [--queries 30] [--k 10] [--threads 0]
             alexnet-bench search-together [--n 100000] [--dim 4096] [--concurrency 1,4,16] [--seconds 10] [--k 10]
