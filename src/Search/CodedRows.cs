@@ -128,8 +128,10 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
     /// A partition goes by in chunks of four-row steps that fit in a core's L2 cache together with the queries; each
     /// query's kernel runs over a chunk in turn (the first brings it from memory, the others read it from cache: a
     /// small matrix product of the chunk's rows with the queries), then each query offers the chunk's rows to its own
-    /// top list, with its own skip. A row's kernel result is the same number whichever rows share its call (see
-    /// <see cref="VectorKernels"/>), and a top list keeps the best by (distance, row) whatever the order rows come in,
+    /// top list, with its own skip. Where the host runs the AVX2 kernels, four queries at a time go through a chunk a
+    /// segment of the dimensions at a time (<see cref="Segments"/>), so their segments stay in L1 while the rows' come
+    /// from L2. A row's kernel result is the same number whichever rows share its call and however its dimensions are
+    /// cut (see <see cref="VectorKernels"/>), and a top list keeps the best by (distance, row) whatever the order rows come in,
     /// so each query's candidates, short list and re-rank are those of its search alone, bit for bit.
     /// </summary>
     public override Candidate[][] SearchMany(IReadOnlyList<RowQuery> queries, int count, int rerankFactor, int threads)
@@ -176,8 +178,8 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
     {
         const int Chunk = 256;   // as in Scan
         var n = qs.Length;
-        // Steps of four rows read by every query in turn: about 256 KB of rows, which stay in L2 (1 MB a core here)
-        // beside 16 queries of 16 KB while the queries' kernels read them.
+        // Steps of four rows read by every query in turn: about 256 KB of rows, which stay in L2 (512 KB a core on
+        // Zen 3, 1 MB on Zen 4) while the queries' kernels read them.
         var reuse = (int)Math.Clamp((256 << 10) / (4 * TCodec.ScanBytesPerRow(_dim)), 1, Chunk);
         var best = new TopList[n];
         for (var j = 0; j < n; j++) best[j] = new TopList(keeps[j]);

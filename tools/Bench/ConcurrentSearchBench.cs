@@ -12,7 +12,7 @@ namespace AlexNet.Bench;
 /// </summary>
 public static class ConcurrentSearchBench
 {
-    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages)
+    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages, bool eachAlone = true)
     {
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         foreach (var storage in storages)
@@ -45,7 +45,7 @@ public static class ConcurrentSearchBench
                     $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / answered,6:F1} ms/query  mean group {group,5:F2}  " +
                     $"answers differing from alone: {wrong}");
             }
-            foreach (var c in concurrencies.Where(c => c > 1))
+            foreach (var c in concurrencies.Where(c => c > 1 && eachAlone))
             {
                 var cpu = Cpu();
                 var (qps, p50, p99, wrong) = Closed(c, seconds, i => index.Search(queries[i], k, excludes[i]), queries.Length, alone);
