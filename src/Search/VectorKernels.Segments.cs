@@ -36,11 +36,21 @@ public static partial class VectorKernels
         n > 0 && n % SegmentStep(bytesPerValue) == 0 &&
         (bytesPerValue == 1 ? Avx2.IsSupported && !(Avx512BW.IsSupported && Vector512.IsHardwareAccelerated) : Avx2Path);
 
+    /// <summary>Inlined into each segment call (step is a constant there: the modulo is a mask); the messages are built
+    /// only for a bad call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void CheckSegment(int n, int from, int to, int step, int l0, int l1, int l2, int l3, int state)
     {
+        if (l0 != n || l1 != n || l2 != n || l3 != n || (uint)from > (uint)to || to > n || from % step != 0 || to % step != 0 || state < SegmentState)
+            SegmentRefused(n, from, to, step, l0, l1, l2, l3, state);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void SegmentRefused(int n, int from, int to, int step, int l0, int l1, int l2, int l3, int state)
+    {
         if (l0 != n || l1 != n || l2 != n || l3 != n) throw new ArgumentException($"Queries of {l0}, {l1}, {l2} and {l3} values against a row of {n}.");
-        if (from < 0 || to > n || from > to || from % step != 0 || to % step != 0) throw new ArgumentException($"Segment [{from}, {to}) of a row of {n}: bounds must be multiples of {step}.");
         if (state < SegmentState) throw new ArgumentException($"{SegmentState} state slots are carried.");
+        throw new ArgumentException($"Segment [{from}, {to}) of a row of {n}: bounds must be multiples of {step}.");
     }
 
     // ---- fp32 -------------------------------------------------------------------------------------------------
