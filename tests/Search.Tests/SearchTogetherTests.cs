@@ -358,6 +358,35 @@ public sealed class SearchTogetherTests
             AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
     }
 
+    /// <summary>A clock that moves on by <paramref name="step"/> each time it is read: as if the thread were preempted
+    /// between any two reads.</summary>
+    sealed class SteppingClock(TimeSpan step) : TimeProvider
+    {
+        DateTimeOffset _now = DateTimeOffset.UnixEpoch;
+        readonly Lock _gate = new();
+        public override DateTimeOffset GetUtcNow() { lock (_gate) return _now += step; }
+    }
+
+    /// <summary>A delay that runs out between the pass's check of the clock and its wait ends the wait. It once computed
+    /// the wait's timeout after the check, from a second read of the clock: a thread preempted there (seen in a benchmark
+    /// on a loaded host) got a negative timeout, -1 ms waited for ever (until MaxGroup searches queued) and less threw
+    /// ArgumentOutOfRangeException, which failed that search and left the coalescer "running" with no pass, so every
+    /// later search waited for ever.</summary>
+    [Theory]
+    [InlineData(3)]   // reads at 3, 6, 9 ms: deadline 3 + 5 = 8, the check reads 6, the timeout was 8 - 9 = -1 ms (infinite)
+    [InlineData(4)]   // reads at 4, 8, 12 ms: deadline 9, the check reads 8, the timeout was 9 - 12 = -3 ms (thrown)
+    public async Task ADelayThatRunsOutWhileThePassChecksTheClockEndsTheWait(int stepMs)
+    {
+        var rows = s_rows.Value[..64];
+        var index = Index(VectorStorage.Float32, rows);
+        var coalescer = new SearchCoalescer(maxGroup: 4, delay: TimeSpan.FromMilliseconds(5)) { Clock = new SteppingClock(TimeSpan.FromMilliseconds(stepMs)) };
+        var first = Start(() => coalescer.Search(index, rows[5], 3));
+        AssertSame(index.Search(rows[5], 3), await first.WaitAsync(TimeSpan.FromSeconds(10)), "the first search");
+        var next = Start(() => coalescer.Search(index, rows[6], 3));   // the coalescer still runs passes
+        AssertSame(index.Search(rows[6], 3), await next.WaitAsync(TimeSpan.FromSeconds(10)), "the next search");
+        Assert.Equal(2, coalescer.Passes);
+    }
+
     [Fact]
     public async Task APositiveDelayWaitsForCompanyAndSearchesOfAnotherIndexGetTheirOwnPass()
     {
