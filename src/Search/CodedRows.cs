@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using AlexNet.Search.Codecs;
 
 namespace AlexNet.Search;
@@ -127,8 +128,10 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
     /// A partition goes by in chunks of four-row steps that fit in a core's L2 cache together with the queries; each
     /// query's kernel runs over a chunk in turn (the first brings it from memory, the others read it from cache: a
     /// small matrix product of the chunk's rows with the queries), then each query offers the chunk's rows to its own
-    /// top list, with its own skip. A row's kernel result is the same number whichever rows share its call (see
-    /// <see cref="VectorKernels"/>), and a top list keeps the best by (distance, row) whatever the order rows come in,
+    /// top list, with its own skip. Where the host runs the AVX2 kernels, four queries at a time go through a chunk a
+    /// segment of the dimensions at a time (<see cref="Segments"/>), so their segments stay in L1 while the rows' come
+    /// from L2. A row's kernel result is the same number whichever rows share its call and however its dimensions are
+    /// cut (see <see cref="VectorKernels"/>), and a top list keeps the best by (distance, row) whatever the order rows come in,
     /// so each query's candidates, short list and re-rank are those of its search alone, bit for bit.
     /// </summary>
     public override Candidate[][] SearchMany(IReadOnlyList<RowQuery> queries, int count, int rerankFactor, int threads)
@@ -175,13 +178,17 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
     {
         const int Chunk = 256;   // as in Scan
         var n = qs.Length;
-        // Steps of four rows read by every query in turn: about 256 KB of rows, which stay in L2 (1 MB a core here)
-        // beside 16 queries of 16 KB while the queries' kernels read them.
+        // Steps of four rows read by every query in turn: about 256 KB of rows, which stay in L2 (512 KB a core on
+        // Zen 3, 1 MB on Zen 4) while the queries' kernels read them.
         var reuse = (int)Math.Clamp((256 << 10) / (4 * TCodec.ScanBytesPerRow(_dim)), 1, Chunk);
         var best = new TopList[n];
         for (var j = 0; j < n; j++) best[j] = new TopList(keeps[j]);
         var quarter = (to - from) / 4;
         var raw = new double[n * 4 * Chunk];
+        // Where the kernels allow it, four queries go through a chunk's rows a segment of the dimensions at a time,
+        // each (row, query) pair's accumulators carried from one segment to the next (see Segments).
+        var segment = n >= 4 ? TCodec.SegmentValues(_dim) : 0;
+        var state = segment > 0 ? new Vector256<float>[4 * reuse * VectorKernels.SegmentState] : [];
         for (var start = 0; start < quarter; start += Chunk)
         {
             var steps = Math.Min(Chunk, quarter - start);
@@ -189,6 +196,11 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
             {
                 var m = Math.Min(reuse, steps - done);
                 var j = 0;
+                if (segment > 0)
+                    for (; j + 4 <= n; j += 4)   // four queries a kernel call, a segment of the dimensions at a time
+                        Segments(qs[j], qs[j + 1], qs[j + 2], qs[j + 3], from + start + done, quarter, m, segment, state,
+                            raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m), raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m),
+                            raw.AsSpan((j + 2) * 4 * Chunk + 4 * done, 4 * m), raw.AsSpan((j + 3) * 4 * Chunk + 4 * done, 4 * m));
                 for (; j + 4 <= n; j += 4)   // four queries a kernel call: each row read once for the four
                     Kernels(qs[j], qs[j + 1], qs[j + 2], qs[j + 3], from + start + done, quarter, m, raw.AsSpan(j * 4 * Chunk + 4 * done, 4 * m),
                         raw.AsSpan((j + 1) * 4 * Chunk + 4 * done, 4 * m), raw.AsSpan((j + 2) * 4 * Chunk + 4 * done, 4 * m),
@@ -272,6 +284,33 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
             var row = first + i;
             a.Kernel4x4(b, c, d, _codes.Row(row), _codes.Row(row + spacing), _codes.Row(row + 2 * spacing), _codes.Row(row + 3 * spacing),
                 rawA.Slice(4 * i, 4), rawB.Slice(4 * i, 4), rawC.Slice(4 * i, 4), rawD.Slice(4 * i, 4));
+        }
+    }
+
+    /// <summary><see cref="Kernels(in TCodec, in TCodec, in TCodec, in TCodec, int, int, int, Span{double}, Span{double}, Span{double}, Span{double})"/>
+    /// blocked over the dimensions: for each segment of <paramref name="segment"/> values, every row of the steps
+    /// against the four queries' segments (16 KB together, which stay in L1 while the rows' segments come from L2),
+    /// each row's accumulators carried in its <see cref="VectorKernels.SegmentState"/> slots of
+    /// <paramref name="state"/>; then each row's results, bit for bit those of the whole-row kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Segments(in TCodec a, in TCodec b, in TCodec c, in TCodec d, int first, int spacing, int steps, int segment, Vector256<float>[] state,
+        Span<double> rawA, Span<double> rawB, Span<double> rawC, Span<double> rawD)
+    {
+        const int Slots = VectorKernels.SegmentState;
+        var all = state.AsSpan(0, 4 * steps * Slots);
+        all.Clear();
+        for (var from = 0; from < _dim; from += segment)
+        {
+            var to = Math.Min(_dim, from + segment);
+            for (var i = 0; i < steps; i++)
+                for (var s = 0; s < 4; s++)
+                    a.Segment4(b, c, d, _codes.Row(first + i + s * spacing), from, to, all.Slice((4 * i + s) * Slots, Slots));
+        }
+        Span<double> four = stackalloc double[4];
+        for (var k = 0; k < 4 * steps; k++)
+        {
+            a.Finish4(b, c, d, all.Slice(k * Slots, Slots), four);
+            (rawA[k], rawB[k], rawC[k], rawD[k]) = (four[0], four[1], four[2], four[3]);
         }
     }
 

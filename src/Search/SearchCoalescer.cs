@@ -47,6 +47,9 @@ public sealed class SearchCoalescer
         get { lock (_gate) return _queue.Count(p => p.State != State.Leading); }
     }
 
+    /// <summary>The clock that <see cref="Delay"/> is measured on (a test seam).</summary>
+    internal TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>Called with the group's size by the thread that runs a pass, just before the pass (a test seam).</summary>
     internal Action<int>? PassStarting { get; set; }
 
@@ -99,8 +102,11 @@ public sealed class SearchCoalescer
         {
             if (Delay > TimeSpan.Zero)
             {
-                var until = DateTime.UtcNow + Delay;
-                while (Same(me.Index) < MaxGroup && DateTime.UtcNow < until) Monitor.Wait(_gate, until - DateTime.UtcNow);
+                // One read of the clock a round: the time left that was checked is the time waited (a second read could
+                // give a negative timeout, which Monitor.Wait takes as "for ever" at -1 ms and refuses below).
+                var until = Clock.GetUtcNow() + Delay;
+                for (var left = Delay; Same(me.Index) < MaxGroup && left > TimeSpan.Zero; left = until - Clock.GetUtcNow())
+                    Monitor.Wait(_gate, left);
             }
             for (var i = 0; i < _queue.Count && group.Count < MaxGroup; i++)
                 if (ReferenceEquals(_queue[i].Index, me.Index))

@@ -172,103 +172,47 @@ public static partial class VectorKernels
     /// <summary>Whether the one-query kernels run their Vector256 paths here (no accelerated Vector512).</summary>
     static bool Avx2Path => !Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated;
 
-    /// <summary><see cref="SquaredDistances"/> of row <paramref name="x"/> against queries a, b, c and d into results[0..3].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary><see cref="SquaredDistances"/> of row <paramref name="x"/> against queries a, b, c and d into results[0..3]
+    /// (the whole row as one segment of <see cref="SquaredDistancesSegment"/>).</summary>
     public static bool TrySquaredDistances(ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c,
         ReadOnlySpan<float> d, Span<float> results)
     {
         var n = x.Length;
-        if (!Avx2Path || n == 0 || n % 16 != 0 || a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
-        ref var xs = ref MemoryMarshal.GetReference(x);
-        ref var pa = ref MemoryMarshal.GetReference(a);
-        ref var pb = ref MemoryMarshal.GetReference(b);
-        ref var pc = ref MemoryMarshal.GetReference(c);
-        ref var pd = ref MemoryMarshal.GetReference(d);
-        Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-        for (nuint i = 0, end = (nuint)n; i < end; i += 16)
-        {
-            var (v, w) = (Vector256.LoadUnsafe(ref xs, i), Vector256.LoadUnsafe(ref xs, i + 8));
-            a0 = Square(v - Vector256.LoadUnsafe(ref pa, i), a0); a1 = Square(w - Vector256.LoadUnsafe(ref pa, i + 8), a1);
-            b0 = Square(v - Vector256.LoadUnsafe(ref pb, i), b0); b1 = Square(w - Vector256.LoadUnsafe(ref pb, i + 8), b1);
-            c0 = Square(v - Vector256.LoadUnsafe(ref pc, i), c0); c1 = Square(w - Vector256.LoadUnsafe(ref pc, i + 8), c1);
-            d0 = Square(v - Vector256.LoadUnsafe(ref pd, i), d0); d1 = Square(w - Vector256.LoadUnsafe(ref pd, i + 8), d1);
-        }
-        (results[0], results[1], results[2], results[3]) = (Vector256.Sum(a0 + a1), Vector256.Sum(b0 + b1), Vector256.Sum(c0 + c1), Vector256.Sum(d0 + d1));
+        if (!SegmentsFor(n, 4) || a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
+        Span<Vector256<float>> state = stackalloc Vector256<float>[SegmentState];
+        state.Clear();
+        SquaredDistancesSegment(x, a, b, c, d, 0, n, state);
+        SquaredDistancesFinish(state, results);
         return true;
     }
 
     /// <summary>The fp16 <see cref="Dots(ReadOnlySpan{Half}, ReadOnlySpan{Half}, ReadOnlySpan{Half}, ReadOnlySpan{Half}, ReadOnlySpan{float}, Span{float})"/>
-    /// of row <paramref name="x"/> against four queries (scaled, split) into results[0..3].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// of row <paramref name="x"/> against four queries (scaled, split) into results[0..3] (one segment of
+    /// <see cref="DotsSegment(ReadOnlySpan{Half}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, Span{Vector256{float}})"/>).</summary>
     public static bool TryDots(ReadOnlySpan<Half> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c,
         ReadOnlySpan<float> d, Span<float> results)
     {
         var n = x.Length;
-        if (!Avx2Path || n == 0 || n % HalfBlock != 0 || a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
-        ref var xs = ref Unsafe.As<Half, int>(ref MemoryMarshal.GetReference(x));
-        ref var pa = ref MemoryMarshal.GetReference(a);
-        ref var pb = ref MemoryMarshal.GetReference(b);
-        ref var pc = ref MemoryMarshal.GetReference(c);
-        ref var pd = ref MemoryMarshal.GetReference(d);
-        var mask = Vector256.Create(HalfBits);
-        Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-        for (nuint i = 0, end = (nuint)n; i < end; i += HalfBlock)
-        {
-            // As the one-query kernel: words i/2 .. i/2+7 hold halves i .. i+15, words i/2+8 .. i/2+15 halves i+16 .. i+31
-            var (w, v) = (Vector256.LoadUnsafe(ref xs, i / 2), Vector256.LoadUnsafe(ref xs, i / 2 + 8));
-            var (lw, lv, hw, hv) = (Low(w, mask), Low(v, mask), High(w, mask), High(v, mask));
-            a0 = Vector256.FusedMultiplyAdd(lw, Vector256.LoadUnsafe(ref pa, i), a0); a1 = Vector256.FusedMultiplyAdd(lv, Vector256.LoadUnsafe(ref pa, i + 8), a1);
-            a0 = Vector256.FusedMultiplyAdd(hw, Vector256.LoadUnsafe(ref pa, i + 16), a0); a1 = Vector256.FusedMultiplyAdd(hv, Vector256.LoadUnsafe(ref pa, i + 24), a1);
-            b0 = Vector256.FusedMultiplyAdd(lw, Vector256.LoadUnsafe(ref pb, i), b0); b1 = Vector256.FusedMultiplyAdd(lv, Vector256.LoadUnsafe(ref pb, i + 8), b1);
-            b0 = Vector256.FusedMultiplyAdd(hw, Vector256.LoadUnsafe(ref pb, i + 16), b0); b1 = Vector256.FusedMultiplyAdd(hv, Vector256.LoadUnsafe(ref pb, i + 24), b1);
-            c0 = Vector256.FusedMultiplyAdd(lw, Vector256.LoadUnsafe(ref pc, i), c0); c1 = Vector256.FusedMultiplyAdd(lv, Vector256.LoadUnsafe(ref pc, i + 8), c1);
-            c0 = Vector256.FusedMultiplyAdd(hw, Vector256.LoadUnsafe(ref pc, i + 16), c0); c1 = Vector256.FusedMultiplyAdd(hv, Vector256.LoadUnsafe(ref pc, i + 24), c1);
-            d0 = Vector256.FusedMultiplyAdd(lw, Vector256.LoadUnsafe(ref pd, i), d0); d1 = Vector256.FusedMultiplyAdd(lv, Vector256.LoadUnsafe(ref pd, i + 8), d1);
-            d0 = Vector256.FusedMultiplyAdd(hw, Vector256.LoadUnsafe(ref pd, i + 16), d0); d1 = Vector256.FusedMultiplyAdd(hv, Vector256.LoadUnsafe(ref pd, i + 24), d1);
-        }
-        // The one-query kernel adds its (here empty) scalar tail's 0f to each sum, which turns a -0 into +0: so here.
-        (results[0], results[1], results[2], results[3]) = (Vector256.Sum(a0 + a1) + 0f, Vector256.Sum(b0 + b1) + 0f, Vector256.Sum(c0 + c1) + 0f, Vector256.Sum(d0 + d1) + 0f);
+        if (!SegmentsFor(n, 2) || a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
+        Span<Vector256<float>> state = stackalloc Vector256<float>[SegmentState];
+        state.Clear();
+        DotsSegment(x, a, b, c, d, 0, n, state);
+        DotsFinish(state, results);
         return true;
     }
 
     /// <summary>The uint8 <see cref="Dots(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{short}, Span{long})"/>
-    /// of row <paramref name="u"/> against four int16 queries (split) into results[0..3]: exact, flushed to long as
-    /// often as the one-query AVX2 kernel.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// of row <paramref name="u"/> against four int16 queries (split) into results[0..3]: exact (one segment of
+    /// <see cref="DotsSegment(ReadOnlySpan{byte}, ReadOnlySpan{short}, ReadOnlySpan{short}, ReadOnlySpan{short}, ReadOnlySpan{short}, int, int, Span{Vector256{float}})"/>).</summary>
     public static bool TryDots(ReadOnlySpan<byte> u, ReadOnlySpan<short> a, ReadOnlySpan<short> b, ReadOnlySpan<short> c,
         ReadOnlySpan<short> d, Span<long> results)
     {
         var n = u.Length;
-        if ((Avx512BW.IsSupported && Vector512.IsHardwareAccelerated) || !Avx2.IsSupported || n == 0 || n % ByteBlock != 0 ||
-            a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
-        ref var us = ref Unsafe.As<byte, short>(ref MemoryMarshal.GetReference(u));
-        ref var pa = ref MemoryMarshal.GetReference(a);
-        ref var pb = ref MemoryMarshal.GetReference(b);
-        ref var pc = ref MemoryMarshal.GetReference(c);
-        ref var pd = ref MemoryMarshal.GetReference(d);
-        var low = Vector256.Create((short)0xFF);
-        long s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        nuint i = 0, end = (nuint)n;
-        while (i < end)
-        {
-            Vector256<int> sa = default, sb = default, sc = default, sd = default;
-            var stop = Math.Min(end, i + 16 * ByteBlock);
-            for (; i < stop; i += ByteBlock)
-            {
-                var (w, v) = (Vector256.LoadUnsafe(ref us, i / 2), Vector256.LoadUnsafe(ref us, i / 2 + 16));
-                var (lw, lv, hw, hv) = (w & low, v & low, Vector256.ShiftRightLogical(w, 8), Vector256.ShiftRightLogical(v, 8));
-                sa += (Avx2.MultiplyAddAdjacent(lw, Vector256.LoadUnsafe(ref pa, i)) + Avx2.MultiplyAddAdjacent(lv, Vector256.LoadUnsafe(ref pa, i + 16))) +
-                    (Avx2.MultiplyAddAdjacent(hw, Vector256.LoadUnsafe(ref pa, i + 32)) + Avx2.MultiplyAddAdjacent(hv, Vector256.LoadUnsafe(ref pa, i + 48)));
-                sb += (Avx2.MultiplyAddAdjacent(lw, Vector256.LoadUnsafe(ref pb, i)) + Avx2.MultiplyAddAdjacent(lv, Vector256.LoadUnsafe(ref pb, i + 16))) +
-                    (Avx2.MultiplyAddAdjacent(hw, Vector256.LoadUnsafe(ref pb, i + 32)) + Avx2.MultiplyAddAdjacent(hv, Vector256.LoadUnsafe(ref pb, i + 48)));
-                sc += (Avx2.MultiplyAddAdjacent(lw, Vector256.LoadUnsafe(ref pc, i)) + Avx2.MultiplyAddAdjacent(lv, Vector256.LoadUnsafe(ref pc, i + 16))) +
-                    (Avx2.MultiplyAddAdjacent(hw, Vector256.LoadUnsafe(ref pc, i + 32)) + Avx2.MultiplyAddAdjacent(hv, Vector256.LoadUnsafe(ref pc, i + 48)));
-                sd += (Avx2.MultiplyAddAdjacent(lw, Vector256.LoadUnsafe(ref pd, i)) + Avx2.MultiplyAddAdjacent(lv, Vector256.LoadUnsafe(ref pd, i + 16))) +
-                    (Avx2.MultiplyAddAdjacent(hw, Vector256.LoadUnsafe(ref pd, i + 32)) + Avx2.MultiplyAddAdjacent(hv, Vector256.LoadUnsafe(ref pd, i + 48)));
-            }
-            s0 += Sum(sa); s1 += Sum(sb); s2 += Sum(sc); s3 += Sum(sd);
-        }
-        (results[0], results[1], results[2], results[3]) = (s0, s1, s2, s3);
+        if (!SegmentsFor(n, 1) || a.Length != n || b.Length != n || c.Length != n || d.Length != n || results.Length < 4) return false;
+        Span<Vector256<float>> state = stackalloc Vector256<float>[SegmentState];
+        state.Clear();
+        DotsSegment(u, a, b, c, d, 0, n, state);
+        DotsFinish(state, results);
         return true;
     }
 }

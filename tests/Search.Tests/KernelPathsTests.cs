@@ -20,6 +20,8 @@ public sealed class KernelPathsTests
         Assert.True(exitCode == 0, output);
         Assert.Contains($"paths: vector512={vector512} vector256={vector256} ", output);
         Assert.Matches(@"checks: [1-9]\d* passed, 0 failed", output);
+        // The dimension-blocked kernels run (and are checked) exactly where the one-query kernels take Vector256.
+        Assert.Contains($"segments: {!vector512 && vector256}", output);
     }
 
     [Fact]

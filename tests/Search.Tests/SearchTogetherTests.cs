@@ -10,11 +10,14 @@ public sealed class SearchTogetherTests
     public static TheoryData<VectorStorage> EveryStorage => [VectorStorage.Float32, VectorStorage.Float16, VectorStorage.Int8];
 
     /// <summary>Every storage at 700 values a row (not a multiple of 16, 32 or 64: every kernel runs its scalar tail, and
-    /// two queries go through the one-query kernel twice) and at 1024 (the two-query kernels).</summary>
+    /// two queries go through the one-query kernel twice), at 1024 (the two-query kernels; on AVX2 hosts one segment of
+    /// the dimension-blocked kernels) and at 2240 (35 x 64: on AVX2 hosts segments of 1024, 1024 and 192 values in fp32
+    /// and fp16, 2048 and 192 in int8, so accumulators are carried across segment boundaries and a last short one).</summary>
     public static TheoryData<VectorStorage, int> EveryStorageAndShape => new()
     {
         { VectorStorage.Float32, 700 }, { VectorStorage.Float16, 700 }, { VectorStorage.Int8, 700 },
         { VectorStorage.Float32, 1024 }, { VectorStorage.Float16, 1024 }, { VectorStorage.Int8, 1024 },
+        { VectorStorage.Float32, 2240 }, { VectorStorage.Float16, 2240 }, { VectorStorage.Int8, 2240 },
     };
 
     // 3077 rows: three full blocks of 1024 and 5 rows in a fourth. At 700 values 2.15 M values: two partitions with two
@@ -23,6 +26,7 @@ public sealed class SearchTogetherTests
 
     static readonly Lazy<float[][]> s_rows = new(() => Features(Rows, Dim, seed: 11));
     static readonly Lazy<float[][]> s_rows1024 = new(() => Features(Rows, 1024, seed: 13));
+    static readonly Lazy<float[][]> s_rows2240 = new(() => Features(Rows, 2240, seed: 17));
 
     /// <summary>Post-ReLU vectors around a few centres, like FC7 features, with some rows repeated (ties).</summary>
     static float[][] Features(int count, int dim, int seed)
@@ -86,7 +90,7 @@ public sealed class SearchTogetherTests
     [MemberData(nameof(EveryStorageAndShape))]
     public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage, int dim)
     {
-        var rows = dim == Dim ? s_rows.Value : s_rows1024.Value;
+        var rows = dim switch { Dim => s_rows.Value, 1024 => s_rows1024.Value, _ => s_rows2240.Value };
         var index = Index(storage, rows);
         var queries = EdgeQueries(rows);
         var together = index.Search(queries);
@@ -203,6 +207,92 @@ public sealed class SearchTogetherTests
         if (n % 64 == 0 && !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) Assert.Equal(12, quads);
     }
 
+    /// <summary>The dimension-blocked four-query kernels (VectorKernels.Segments.cs), called a segment at a time with
+    /// the state carried, give each (row, query) the one-query kernel's result bit for bit, whatever the segments:
+    /// one step each, uneven ones, one for the whole row, the scan's own (<see cref="VectorKernels.SegmentQueryBytes"/>)
+    /// with a short last one. They run where the one-query kernels take their Vector256 paths (AVX2 without AVX-512;
+    /// tools/KernelCheck checks them with AVX-512 switched off on other hosts).</summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(1088)]
+    [InlineData(2240)]
+    [InlineData(4096)]
+    public void SegmentedKernelsEqualTheOneQueryKernelsAcrossSegmentBoundaries(int n)
+    {
+        var avx2Path = !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+        Assert.Equal(avx2Path, VectorKernels.SegmentsFor(n, 4));
+        Assert.Equal(avx2Path, VectorKernels.SegmentsFor(n, 2));
+        Assert.Equal(avx2Path || (System.Runtime.Intrinsics.X86.Avx2.IsSupported && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported), VectorKernels.SegmentsFor(n, 1));
+        Assert.False(VectorKernels.SegmentsFor(n + 8, 4));   // a tail: the one-query kernels' path instead
+        if (!avx2Path) return;   // AVX-512 hosts: KernelPathsTests runs tools/KernelCheck's segment checks on this path
+
+        var rng = new Random(n);
+        float[] Floats() => [.. Enumerable.Range(0, n).Select(_ => rng.Next(10) == 0 ? -0f : 4 * (rng.NextSingle() - 0.5f))];
+        var rows = Enumerable.Range(0, 3).Select(_ => Floats()).Append(new float[n]).ToArray();   // and a row of zeros (-0 sums)
+        var queries = Enumerable.Range(0, 4).Select(_ => Floats()).ToArray();
+        var halves = rows.Select(x => x.Select(v => (Half)v).ToArray()).ToArray();
+        var scaled = queries.Select(q => VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock)).ToArray();
+        var bytes = rows.Select((x, r) => x.Select(v => r == 3 ? (byte)255 : (byte)(v * 60 + 128)).ToArray()).ToArray();   // 255s: the largest products
+        var shorts = queries.Select((q, j) => VectorKernels.SplitPairs<short>([.. q.Select(v => j == 0 ? (short)32767 : (short)(v * 8000))], VectorKernels.ByteBlock)).ToArray();
+
+        foreach (var bytesPerValue in new[] { 4, 2, 1 })
+        {
+            var step = VectorKernels.SegmentStep(bytesPerValue);
+            var scan = VectorKernels.SegmentQueryBytes / (bytesPerValue == 1 ? 2 : 4) / step * step;
+            int[][] splits =
+            [
+                [0, n],                                                                      // the whole row
+                [.. Enumerable.Range(0, n / step + 1).Select(i => i * step)],                // one step a segment
+                [.. Enumerable.Range(0, (n + scan - 1) / scan).Select(i => i * scan).Append(n)],   // the scan's segments
+                [0, step, step, 3 * step < n ? 3 * step : n, n],                             // uneven, with an empty one
+            ];
+            foreach (var bounds in splits)
+                for (var r = 0; r < 4; r++)
+                {
+                    var state = new System.Runtime.Intrinsics.Vector256<float>[VectorKernels.SegmentState];
+                    for (var b = 0; b + 1 < bounds.Length; b++)
+                    {
+                        var (from, to) = (bounds[b], bounds[b + 1]);
+                        if (bytesPerValue == 4) VectorKernels.SquaredDistancesSegment(rows[r], queries[0], queries[1], queries[2], queries[3], from, to, state);
+                        else if (bytesPerValue == 2) VectorKernels.DotsSegment(halves[r], scaled[0], scaled[1], scaled[2], scaled[3], from, to, state);
+                        else VectorKernels.DotsSegment(bytes[r], shorts[0], shorts[1], shorts[2], shorts[3], from, to, state);
+                    }
+                    var what = $"{bytesPerValue}-byte rows of {n}, row {r}, segments at {string.Join(",", bounds)}";
+                    if (bytesPerValue == 1)
+                    {
+                        var results = new long[4];
+                        VectorKernels.DotsFinish(state, results);
+                        for (var j = 0; j < 4; j++) Assert.True(VectorKernels.Dot(bytes[r], shorts[j]) == results[j], $"{what}, query {j}");
+                    }
+                    else
+                    {
+                        var results = new float[4];
+                        if (bytesPerValue == 4) VectorKernels.SquaredDistancesFinish(state, results);
+                        else VectorKernels.DotsFinish(state, results);
+                        for (var j = 0; j < 4; j++)
+                        {
+                            var alone = bytesPerValue == 4 ? VectorKernels.SquaredDistance(rows[r], queries[j]) : VectorKernels.Dot(halves[r], scaled[j]);
+                            Assert.True(BitConverter.SingleToInt32Bits(alone) == BitConverter.SingleToInt32Bits(results[j]),
+                                $"{what}, query {j}: {results[j]:R} in segments, {alone:R} alone");
+                        }
+                    }
+                }
+        }
+    }
+
+    [Fact]
+    public void ASegmentOffTheKernelsStepIsRefused()
+    {
+        var (x, q) = (new float[64], new float[64]);
+        var state = new System.Runtime.Intrinsics.Vector256<float>[VectorKernels.SegmentState];
+        var refused = Assert.Throws<ArgumentException>(() => VectorKernels.SquaredDistancesSegment(x, q, q, q, q, 0, 24, state));
+        Assert.Contains("multiples of 16", refused.Message);
+        Assert.Throws<ArgumentException>(() => VectorKernels.DotsSegment(new Half[64], q, q, q, q, 16, 64, state));
+        Assert.Throws<ArgumentException>(() => VectorKernels.DotsSegment(new byte[128], new short[128], new short[128], new short[128], new short[128], 0, 192, state));
+        Assert.Throws<ArgumentException>(() => VectorKernels.SquaredDistancesSegment(x, q, q, q, new float[48], 0, 16, state));
+        Assert.Throws<ArgumentException>(() => VectorKernels.SquaredDistancesSegment(x, q, q, q, q, 0, 16, state[..4]));
+    }
+
     [Fact]
     public async Task AGroupStopsAtMaxGroupAndTheRestGoInTheNextPasses()
     {
@@ -266,6 +356,35 @@ public sealed class SearchTogetherTests
         Assert.Null(answers[1]);
         foreach (var j in new[] { 0, 2, 3, 4 })
             AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
+    }
+
+    /// <summary>A clock that moves on by <paramref name="step"/> each time it is read: as if the thread were preempted
+    /// between any two reads.</summary>
+    sealed class SteppingClock(TimeSpan step) : TimeProvider
+    {
+        DateTimeOffset _now = DateTimeOffset.UnixEpoch;
+        readonly Lock _gate = new();
+        public override DateTimeOffset GetUtcNow() { lock (_gate) return _now += step; }
+    }
+
+    /// <summary>A delay that runs out between the pass's check of the clock and its wait ends the wait. It once computed
+    /// the wait's timeout after the check, from a second read of the clock: a thread preempted there (seen in a benchmark
+    /// on a loaded host) got a negative timeout, -1 ms waited for ever (until MaxGroup searches queued) and less threw
+    /// ArgumentOutOfRangeException, which failed that search and left the coalescer "running" with no pass, so every
+    /// later search waited for ever.</summary>
+    [Theory]
+    [InlineData(3)]   // reads at 3, 6, 9 ms: deadline 3 + 5 = 8, the check reads 6, the timeout was 8 - 9 = -1 ms (infinite)
+    [InlineData(4)]   // reads at 4, 8, 12 ms: deadline 9, the check reads 8, the timeout was 9 - 12 = -3 ms (thrown)
+    public async Task ADelayThatRunsOutWhileThePassChecksTheClockEndsTheWait(int stepMs)
+    {
+        var rows = s_rows.Value[..64];
+        var index = Index(VectorStorage.Float32, rows);
+        var coalescer = new SearchCoalescer(maxGroup: 4, delay: TimeSpan.FromMilliseconds(5)) { Clock = new SteppingClock(TimeSpan.FromMilliseconds(stepMs)) };
+        var first = Start(() => coalescer.Search(index, rows[5], 3));
+        AssertSame(index.Search(rows[5], 3), await first.WaitAsync(TimeSpan.FromSeconds(10)), "the first search");
+        var next = Start(() => coalescer.Search(index, rows[6], 3));   // the coalescer still runs passes
+        AssertSame(index.Search(rows[6], 3), await next.WaitAsync(TimeSpan.FromSeconds(10)), "the next search");
+        Assert.Equal(2, coalescer.Passes);
     }
 
     [Fact]

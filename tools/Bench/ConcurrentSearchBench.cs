@@ -12,7 +12,7 @@ namespace AlexNet.Bench;
 /// </summary>
 public static class ConcurrentSearchBench
 {
-    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages)
+    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages, bool eachAlone = true)
     {
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         foreach (var storage in storages)
@@ -45,7 +45,7 @@ public static class ConcurrentSearchBench
                     $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / answered,6:F1} ms/query  mean group {group,5:F2}  " +
                     $"answers differing from alone: {wrong}");
             }
-            foreach (var c in concurrencies.Where(c => c > 1))
+            foreach (var c in concurrencies.Where(c => c > 1 && eachAlone))
             {
                 var cpu = Cpu();
                 var (qps, p50, p99, wrong) = Closed(c, seconds, i => index.Search(queries[i], k, excludes[i]), queries.Length, alone);
@@ -54,6 +54,50 @@ public static class ConcurrentSearchBench
             }
             index = null;
             GC.Collect();
+        }
+    }
+
+    /// <summary>One pass for g queries (<see cref="FeatureIndex.Search(IReadOnlyList{SearchQuery})"/>) over and over on
+    /// this thread, no coalescer: the process's CPU time per answered query for each group size, which separates the
+    /// pass's own cost from how the coalescer forms groups and from what other tenants leave of the cores. Answers are
+    /// compared with each query's search alone.</summary>
+    public static void Pass(int n, int dim, int[] groups, double seconds, int k, int threads, VectorStorage[] storages)
+    {
+        foreach (var storage in storages)
+        {
+            var rng = new Random(n);
+            var centres = Enumerable.Range(0, 500).Select(_ => Noise(rng, dim, 1f)).ToArray();
+            float[] Row() { var c = centres[rng.Next(centres.Length)]; var x = Noise(rng, dim, 0.7f); for (var i = 0; i < dim; i++) x[i] = MathF.Max(0, x[i] + c[i]); return x; }
+            var queries = Enumerable.Range(0, 64).Select(_ => Row()).ToArray();
+            var index = new FeatureIndex(dim, storage, threads: threads);
+            rng = new Random(n + 1);
+            for (var id = 0; id < n; id++) index.Add(id, Row());
+            var excludes = queries.Select((q, i) => i % 3 == 0 ? index.Search(q, 1)[0].Id : (long?)null).ToArray();
+            var alone = queries.Select((q, i) => index.Search(q, k, excludes[i])).ToArray();
+            Console.WriteLine($"N {n:N0} x {dim} {storage}, k {k}, {threads} scan threads ({DateTime.UtcNow:HH:mm:ss} UTC, " +
+                $"load average {File.ReadAllText("/proc/loadavg")[..14]})");
+            double? one = null;
+            foreach (var g in groups)
+            {
+                var wrong = 0;
+                long answered = 0;
+                var next = 0;
+                SearchQuery[] Group() => [.. Enumerable.Range(0, g).Select(_ => { var i = next++ % queries.Length; return new SearchQuery(queries[i], k, excludes[i]); })];
+                index.Search(Group());   // warm-up
+                var cpu = Cpu();
+                var sw = Stopwatch.StartNew();
+                while (sw.Elapsed.TotalSeconds < seconds)
+                {
+                    var first = next;
+                    var answers = index.Search(Group());
+                    for (var j = 0; j < g; j++) if (!Same(answers[j], alone[(first + j) % queries.Length])) wrong++;
+                    answered += g;
+                }
+                var perQuery = (Cpu() - cpu) / answered;
+                one ??= perQuery;
+                Console.WriteLine($"  group {g,2}: CPU {perQuery,6:F2} ms/query  {one / perQuery,5:F2}x less than group {groups[0]}  " +
+                    $"wall {sw.Elapsed.TotalMilliseconds / answered,6:F2} ms/query  answers differing from alone: {wrong}");
+            }
         }
     }
 

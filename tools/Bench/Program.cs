@@ -11,11 +11,16 @@ switch (command)
         SearchBench.Run(Ints("--n", "10000,100000"), int.Parse(Opt("--dim", "4096")), int.Parse(Opt("--queries", "30")),
             int.Parse(Opt("--k", "10")), int.Parse(Opt("--threads", "0")));
         break;
+    case "search-pass":
+        ConcurrentSearchBench.Pass(int.Parse(Opt("--n", "30000")), int.Parse(Opt("--dim", "4096")), Ints("--groups", "1,4,8,16"),
+            double.Parse(Opt("--seconds", "3")), int.Parse(Opt("--k", "10")), int.Parse(Opt("--threads", "1")),
+            [.. Opt("--storage", "Float32,Float16,Int8").Split(',').Select(Enum.Parse<AlexNet.Search.VectorStorage>)]);
+        break;
     case "search-together":
         ConcurrentSearchBench.Run(int.Parse(Opt("--n", "100000")), int.Parse(Opt("--dim", "4096")), Ints("--concurrency", "1,4,16"),
             double.Parse(Opt("--seconds", "10")), int.Parse(Opt("--k", "10")), int.Parse(Opt("--max-group", "16")),
             int.Parse(Opt("--delay-ms", "0")), int.Parse(Opt("--threads", "0")),
-            [.. Opt("--storage", "Float32,Float16,Int8").Split(',').Select(Enum.Parse<AlexNet.Search.VectorStorage>)]);
+            [.. Opt("--storage", "Float32,Float16,Int8").Split(',').Select(Enum.Parse<AlexNet.Search.VectorStorage>)], bool.Parse(Opt("--each-alone", "true")));
         break;
     case "gallery-db":
         HttpSearchBench.WriteGallery(Opt("--model", "paper.onnx"), Opt("--out", "gallery.db"), int.Parse(Opt("--n", "100000")), int.Parse(Opt("--dim", "4096")));
@@ -76,8 +81,10 @@ switch (command)
             alexnet-bench memory   [--model paper.onnx] [--max-batch 16]   resident memory of the model in a process
             alexnet-bench search   [--n 10000,100000] [--dim 4096] [--queries 30] [--k 10] [--threads 0]
             alexnet-bench search-together [--n 100000] [--dim 4096] [--concurrency 1,4,16] [--seconds 10] [--k 10]
-                                   [--max-group 16] [--delay-ms 0] [--threads 0] [--storage Float32,Float16,Int8]
+                                   [--max-group 16] [--delay-ms 0] [--threads 0] [--storage Float32,Float16,Int8] [--each-alone true]
                                    queries/s of concurrent searches through SearchCoalescer, answers checked
+            alexnet-bench search-pass [--n 30000] [--dim 4096] [--groups 1,4,8,16] [--seconds 3] [--k 10] [--threads 1]
+                                   [--storage ...]   CPU time per query of one pass for g queries, no coalescer, answers checked
             alexnet-bench gallery-db [--model paper.onnx] [--out gallery.db] [--n 100000] [--dim 4096]   a gallery of N
                                    rows of the search bench's vectors, as if computed by the model
             alexnet-bench http-search [--url http://127.0.0.1:5080] [--n 100000] [--concurrency 1,4,16] [--seconds 10] [--k 10]

@@ -123,7 +123,8 @@ public static class SearchBench
 }
 
 /// <summary>The scan kernels on rows that fit in L2 (one core, 64-byte aligned as in FeatureIndex): their compute
-/// speed without memory stalls. Four rows a call, as the scans call them.</summary>
+/// speed without memory stalls. Four rows a call, as the scans call them. Rates are per second of the process's CPU
+/// time.</summary>
 public static class KernelBench
 {
     public static void Run(int dim, int rows)
@@ -150,8 +151,10 @@ public static class KernelBench
         {
             for (var r = 0; r < rows; r += 4) kernel(r);
             var sw = Stopwatch.StartNew(); long n = 0;
+            var cpu = CpuSeconds();
             while (sw.ElapsedMilliseconds < 1000) { for (var r = 0; r < rows; r += 4) { kernel(r); sink += d[0] + l[0]; } n += rows; }
-            Console.WriteLine($"{name,-24} {n * (double)bytesPerRow / sw.Elapsed.TotalSeconds / 1e9,6:F1} GB/s  {sw.Elapsed.TotalMilliseconds * 1e3 / n,6:F3} us/row");
+            var seconds = CpuSeconds() - cpu;
+            Console.WriteLine($"{name,-24} {n * (double)bytesPerRow / seconds / 1e9,6:F1} GB/s  {seconds * 1e6 / n,6:F3} us/row");
         }
         T("fp32 SquaredDistances", 4 * dim, r => VectorKernels.SquaredDistances(f.AsSpan(r * dim, dim), f.AsSpan((r + 1) * dim, dim),
             f.AsSpan((r + 2) * dim, dim), f.AsSpan((r + 3) * dim, dim), qf.Span, d));
@@ -185,8 +188,51 @@ public static class KernelBench
             T("fp16 row x four queries", 8 * dim, r => { for (var j = 0; j < 4; j++) VectorKernels.TryDots(h.AsSpan((r + j) * dim, dim), qh.Span, qh2.Span, qh3.Span, qh4.Span, d); });
             T("u8 row x four queries", 4 * dim, r => { for (var j = 0; j < 4; j++) VectorKernels.TryDots(u.AsSpan((r + j) * dim, dim), qi.Span, qi2.Span, qi3.Span, qi4.Span, l); });
         }
+        // The same blocked over the dimensions, as a pass runs them (CodedRows.Segments): chunks of about 256 KB of
+        // rows, each row a segment (about 4 KB of each query) at a time with its accumulators carried, then finished.
+        if (VectorKernels.SegmentsFor(dim, 4))
+        {
+            var state = new System.Runtime.Intrinsics.Vector256<float>[rows * VectorKernels.SegmentState];
+            void S(string name, int bytesPerValue, int queryBytes, Action<int, int, int, int> segment, Action<int> finish)
+            {
+                var step = VectorKernels.SegmentStep(bytesPerValue);
+                var values = Math.Max(1, VectorKernels.SegmentQueryBytes / queryBytes / step) * step;
+                var chunk = (int)Math.Clamp((256 << 10) / ((long)bytesPerValue * dim), 1, rows);
+                void Pass()
+                {
+                    for (var first = 0; first < rows; first += chunk)
+                    {
+                        var end = Math.Min(rows, first + chunk);
+                        state.AsSpan(first * VectorKernels.SegmentState, (end - first) * VectorKernels.SegmentState).Clear();
+                        for (var from = 0; from < dim; from += values)
+                            for (var r = first; r < end; r++) segment(r, from, Math.Min(dim, from + values), r * VectorKernels.SegmentState);
+                        for (var r = first; r < end; r++) finish(r * VectorKernels.SegmentState);
+                    }
+                }
+                Pass();
+                var sw = Stopwatch.StartNew(); long n = 0;
+                var cpu = CpuSeconds();
+                while (sw.ElapsedMilliseconds < 1000) { Pass(); sink += d[0] + l[0]; n += rows; }
+                var seconds = CpuSeconds() - cpu;
+                Console.WriteLine($"{name,-24} {n * 4.0 * bytesPerValue * dim / seconds / 1e9,6:F1} GB/s  {seconds * 1e6 / n,6:F3} us/row  " +
+                    $"(segments of {values} values, chunks of {chunk} rows)");
+            }
+            S("fp32 x four, segments", 4, 4, (r, from, to, at) => VectorKernels.SquaredDistancesSegment(f.AsSpan(r * dim, dim), qf.Span, qf2.Span, qf3.Span, qf4.Span,
+                from, to, state.AsSpan(at, VectorKernels.SegmentState)), at => VectorKernels.SquaredDistancesFinish(state.AsSpan(at, VectorKernels.SegmentState), d));
+            foreach (var kb in new[] { 1, 2, 8 })   // other segment sizes than the scan's, fp32
+                S($"fp32 x four, {kb} KB", 4, 4 * VectorKernels.SegmentQueryBytes / (kb << 10), (r, from, to, at) => VectorKernels.SquaredDistancesSegment(f.AsSpan(r * dim, dim),
+                    qf.Span, qf2.Span, qf3.Span, qf4.Span, from, to, state.AsSpan(at, VectorKernels.SegmentState)), at => VectorKernels.SquaredDistancesFinish(state.AsSpan(at, VectorKernels.SegmentState), d));
+            S("fp16 x four, segments", 2, 4, (r, from, to, at) => VectorKernels.DotsSegment(h.AsSpan(r * dim, dim), qh.Span, qh2.Span, qh3.Span, qh4.Span,
+                from, to, state.AsSpan(at, VectorKernels.SegmentState)), at => VectorKernels.DotsFinish(state.AsSpan(at, VectorKernels.SegmentState), d));
+            S("u8 x four, segments", 1, 2, (r, from, to, at) => VectorKernels.DotsSegment(u.AsSpan(r * dim, dim), qi.Span, qi2.Span, qi3.Span, qi4.Span,
+                from, to, state.AsSpan(at, VectorKernels.SegmentState)), at => VectorKernels.DotsFinish(state.AsSpan(at, VectorKernels.SegmentState), l));
+        }
         Console.WriteLine(sink > 0 ? "" : "?");
     }
+
+    /// <summary>This process's CPU time: rates per CPU second, which other tenants' load on the cores changes less than
+    /// per wall second (the bench runs on one thread).</summary>
+    static double CpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
 
     static NativeBlock<T> Copy<T>(T[] values) where T : unmanaged
     {

@@ -2,6 +2,7 @@
 # Issue 19's search figures in one run: queries/s of concurrent searches at N = 100,000 x 4096, in process and over
 # HTTP, for each storage, with every answer compared (docs/benchmarks.md "Concurrent searches share the scan").
 # Usage: tools/Bench/search-together.sh [output folder]   (default /tmp/alexnet-search-together). Needs about 4 GB.
+# HTTP=0 stops after the in-process parts (no service, no gallery database).
 set -eu
 out=${1:-/tmp/alexnet-search-together}
 port=${PORT:-5197}
@@ -15,6 +16,13 @@ load() { echo "== $1 ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /
 
 load "in process: SearchCoalescer against each search alone"
 $bench search-together --n "$n" --concurrency 1,4,16 --seconds 10
+load "in process, a pass waits up to 1 ms for a full group (Gallery:SearchBatchDelayMs 1)"
+$bench search-together --n "$n" --concurrency 1,16 --seconds 10 --delay-ms 1 --each-alone false
+load "one pass for g queries on one thread, no coalescer: CPU per query"
+$bench search-pass --n 30000 --groups 1,4,8,16 --seconds 5
+load "kernels on cached rows, one core"
+$bench kernels --rows 64
+[ "${HTTP:-1}" = 1 ] || { load "done (HTTP=0: no service runs)"; exit 0; }
 
 [ -f "$out/paper.onnx" ] || $bench model --out "$out/paper.onnx"
 [ -f "$out/gallery-$n.db" ] || $bench gallery-db --model "$out/paper.onnx" --n "$n" --out "$out/gallery-$n.db"

@@ -63,6 +63,39 @@ static class KernelCheck
             for (var r = 0; r < 4; r++) Check(dots[r] == ScalarTwins.Dot(bytes[r], qi), $"uint8 four-row, n={n}, row {r}");
         }
 
+        // The dimension-blocked four-query kernels (AVX2 path only): a row scored a segment at a time, its accumulators
+        // carried, equals the one-query kernel for each query, bit for bit, across segment boundaries.
+        Console.WriteLine($"segments: {VectorKernels.SegmentsFor(4096, 4)}");
+        foreach (var n in new[] { 64, 1088, 2240 })
+        {
+            if (!VectorKernels.SegmentsFor(n, 4)) break;
+            var rng = new Random(n + 1);
+            var row = Gaussians(rng, n, 2);
+            var qs = Enumerable.Range(0, 4).Select(_ => Gaussians(rng, n, 2)).ToArray();
+            var half = row.Select(v => (Half)v).ToArray();
+            var scaled = qs.Select(q => VectorKernels.SplitPairs<float>([.. q.Select(v => v * VectorKernels.HalfQueryScale)], VectorKernels.HalfBlock)).ToArray();
+            var u = new byte[n];
+            rng.NextBytes(u);
+            var shorts = qs.Select(q => VectorKernels.SplitPairs<short>([.. q.Select(v => (short)Math.Clamp(v * 8000, -32767, 32767))], VectorKernels.ByteBlock)).ToArray();
+            foreach (var segment in new[] { 64, 192, 1024 })   // multiples of every kernel's step; the last one shorter
+            {
+                var state = new[] { new Vector256<float>[VectorKernels.SegmentState], new Vector256<float>[VectorKernels.SegmentState], new Vector256<float>[VectorKernels.SegmentState] };
+                for (var from = 0; from < n; from += segment)
+                {
+                    var to = Math.Min(n, from + segment);
+                    VectorKernels.SquaredDistancesSegment(row, qs[0], qs[1], qs[2], qs[3], from, to, state[0]);
+                    VectorKernels.DotsSegment(half, scaled[0], scaled[1], scaled[2], scaled[3], from, to, state[1]);
+                    VectorKernels.DotsSegment(u, shorts[0], shorts[1], shorts[2], shorts[3], from, to, state[2]);
+                }
+                VectorKernels.SquaredDistancesFinish(state[0], d);
+                for (var j = 0; j < 4; j++) Check(BitConverter.SingleToInt32Bits(d[j]) == BitConverter.SingleToInt32Bits(VectorKernels.SquaredDistance(row, qs[j])), $"fp32 segments of {segment}, n={n}, query {j}");
+                VectorKernels.DotsFinish(state[1], d);
+                for (var j = 0; j < 4; j++) Check(BitConverter.SingleToInt32Bits(d[j]) == BitConverter.SingleToInt32Bits(VectorKernels.Dot(half, scaled[j])), $"fp16 segments of {segment}, n={n}, query {j}");
+                VectorKernels.DotsFinish(state[2], dots);
+                for (var j = 0; j < 4; j++) Check(dots[j] == VectorKernels.Dot(u, shorts[j]), $"uint8 segments of {segment}, n={n}, query {j}");
+            }
+        }
+
         // The index: exact search equals brute force bit for bit; fp16 and int8 keep recall@10 >= 0.99.
         {
             var rng = new Random(7);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace AlexNet.Search.Codecs;
 
@@ -75,6 +76,20 @@ readonly struct Float16Codec(Aligned<float> split, double squaredNorm) : IRowCod
             }
             (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0], t[1], t[2], t[3]);
         }
+    }
+
+    public static int SegmentValues(int dim) =>
+        VectorKernels.SegmentsFor(dim, 2) ? Math.Max(1, VectorKernels.SegmentQueryBytes / 4 / VectorKernels.SegmentStep(2)) * VectorKernels.SegmentStep(2) : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Segment4(in Float16Codec b, in Float16Codec c, in Float16Codec d, ReadOnlySpan<Half> row, int from, int to, Span<Vector256<float>> state) =>
+        VectorKernels.DotsSegment(row, split.Span, b.Split.Span, c.Split.Span, d.Split.Span, from, to, state);
+
+    public void Finish4(in Float16Codec b, in Float16Codec c, in Float16Codec d, ReadOnlySpan<Vector256<float>> state, Span<double> raw)
+    {
+        Four<float> t = default;
+        VectorKernels.DotsFinish(state, t);
+        (raw[0], raw[1], raw[2], raw[3]) = (t[0], t[1], t[2], t[3]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

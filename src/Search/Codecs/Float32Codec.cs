@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace AlexNet.Search.Codecs;
 
@@ -50,6 +51,20 @@ readonly struct Float32Codec(Aligned<float> values) : IRowCodec<Float32Codec, fl
             }
             (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0], t[1], t[2], t[3]);
         }
+    }
+
+    public static int SegmentValues(int dim) =>
+        VectorKernels.SegmentsFor(dim, 4) ? Math.Max(1, VectorKernels.SegmentQueryBytes / 4 / VectorKernels.SegmentStep(4)) * VectorKernels.SegmentStep(4) : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Segment4(in Float32Codec b, in Float32Codec c, in Float32Codec d, ReadOnlySpan<float> row, int from, int to, Span<Vector256<float>> state) =>
+        VectorKernels.SquaredDistancesSegment(row, values.Span, b.Values.Span, c.Values.Span, d.Values.Span, from, to, state);
+
+    public void Finish4(in Float32Codec b, in Float32Codec c, in Float32Codec d, ReadOnlySpan<Vector256<float>> state, Span<double> raw)
+    {
+        Four<float> t = default;
+        VectorKernels.SquaredDistancesFinish(state, t);
+        (raw[0], raw[1], raw[2], raw[3]) = (t[0], t[1], t[2], t[3]);
     }
 
     public float Distance(double raw, ReadOnlySpan<float> parameters, int i) => (float)raw;   // a cast: inlined unasked

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace AlexNet.Search.Codecs;
 
 /// <summary>
@@ -44,6 +46,20 @@ interface IRowCodec<TSelf, TCode> where TSelf : struct, IRowCodec<TSelf, TCode> 
     /// <see cref="Kernel4x2"/> calls; bit for bit the same results as four <see cref="Kernel4"/> calls.</summary>
     void Kernel4x4(in TSelf b, in TSelf c, in TSelf d, ReadOnlySpan<TCode> x0, ReadOnlySpan<TCode> x1, ReadOnlySpan<TCode> x2, ReadOnlySpan<TCode> x3,
         Span<double> raw, Span<double> rawB, Span<double> rawC, Span<double> rawD);
+
+    /// <summary>Values per segment of <see cref="Segment4"/> for rows of <paramref name="dim"/> values (about
+    /// <see cref="VectorKernels.SegmentQueryBytes"/> of each query), or 0 where this host has no segmented kernel for
+    /// them (a pass then calls <see cref="Kernel4x4"/>).</summary>
+    static abstract int SegmentValues(int dim);
+
+    /// <summary>Values [from, to) of one row against this query and b, c, d, each (row, query) pair's accumulators
+    /// carried in <paramref name="state"/> (<see cref="VectorKernels.SegmentState"/> slots, zeros before the first
+    /// segment): the dimension-blocked form of <see cref="Kernel4x4"/> (<see cref="VectorKernels"/>' Segments).</summary>
+    void Segment4(in TSelf b, in TSelf c, in TSelf d, ReadOnlySpan<TCode> row, int from, int to, Span<Vector256<float>> state);
+
+    /// <summary>The kernel results of a row for this query and b, c, d (raw[0..3]) from its state after the last
+    /// segment: bit for bit <see cref="Kernel4"/>'s for that row.</summary>
+    void Finish4(in TSelf b, in TSelf c, in TSelf d, ReadOnlySpan<Vector256<float>> state, Span<double> raw);
 
     /// <summary>The storage's squared distance of row i of a block's run of rows, from its kernel result and the run's
     /// per-row parameters (<see cref="ParametersPerRow"/> values a row, row i's at <paramref name="i"/> x that).</summary>

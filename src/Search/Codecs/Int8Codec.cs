@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace AlexNet.Search.Codecs;
 
@@ -83,6 +84,20 @@ readonly struct Int8Codec(Aligned<short> int16, double int16Scale, double sum, d
             }
             (raw[r], rawB[r], rawC[r], rawD[r]) = (t[0] * int16Scale, t[1] * b.Int16Scale, t[2] * c.Int16Scale, t[3] * d.Int16Scale);
         }
+    }
+
+    public static int SegmentValues(int dim) =>
+        VectorKernels.SegmentsFor(dim, 1) ? Math.Max(1, VectorKernels.SegmentQueryBytes / 2 / VectorKernels.SegmentStep(1)) * VectorKernels.SegmentStep(1) : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Segment4(in Int8Codec b, in Int8Codec c, in Int8Codec d, ReadOnlySpan<byte> row, int from, int to, Span<Vector256<float>> state) =>
+        VectorKernels.DotsSegment(row, int16.Span, b.Int16.Span, c.Int16.Span, d.Int16.Span, from, to, state);
+
+    public void Finish4(in Int8Codec b, in Int8Codec c, in Int8Codec d, ReadOnlySpan<Vector256<float>> state, Span<double> raw)
+    {
+        Four<long> t = default;
+        VectorKernels.DotsFinish(state, t);
+        (raw[0], raw[1], raw[2], raw[3]) = (t[0] * int16Scale, t[1] * b.Int16Scale, t[2] * c.Int16Scale, t[3] * d.Int16Scale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
