@@ -17,16 +17,7 @@ public static class ConcurrentSearchBench
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         foreach (var storage in storages)
         {
-            var rng = new Random(n);
-            var centres = Enumerable.Range(0, 500).Select(_ => Noise(rng, dim, 1f)).ToArray();
-            float[] Row() { var c = centres[rng.Next(centres.Length)]; var x = Noise(rng, dim, 0.7f); for (var i = 0; i < dim; i++) x[i] = MathF.Max(0, x[i] + c[i]); return x; }
-            var queries = Enumerable.Range(0, 64).Select(_ => Row()).ToArray();
-            var index = new FeatureIndex(dim, storage, threads: threads);
-            rng = new Random(n + 1);
-            for (var id = 0; id < n; id++) index.Add(id, Row());
-            // Every third query leaves out a row (its own nearest), as GET /api/gallery/{id}/similar does.
-            var excludes = queries.Select((q, i) => i % 3 == 0 ? index.Search(q, 1)[0].Id : (long?)null).ToArray();
-            var alone = queries.Select((q, i) => index.Search(q, k, excludes[i])).ToArray();
+            var (index, queries, excludes, alone) = Workload(n, dim, storage, threads, k);
             Console.WriteLine($"N {n:N0} x {dim} {storage}, k {k}, {threads} scan threads, max group {maxGroup}, delay {delayMs} ms " +
                 $"({DateTime.UtcNow:HH:mm:ss} UTC, load average {File.ReadAllText("/proc/loadavg")[..14]})");
             double? one = null;
@@ -57,6 +48,22 @@ public static class ConcurrentSearchBench
         }
     }
 
+    /// <summary>N rows and 64 queries as the search bench makes them (post-ReLU, around 500 centres, seed N); every third
+    /// query leaves out a row (its own nearest), as GET /api/gallery/{id}/similar does; and each query's answer alone.</summary>
+    static (FeatureIndex Index, float[][] Queries, long?[] Excludes, Neighbour[][] Alone) Workload(int n, int dim, VectorStorage storage,
+        int threads, int k)
+    {
+        var rng = new Random(n);
+        var centres = Enumerable.Range(0, 500).Select(_ => Noise(rng, dim, 1f)).ToArray();
+        float[] Row() { var c = centres[rng.Next(centres.Length)]; var x = Noise(rng, dim, 0.7f); for (var i = 0; i < dim; i++) x[i] = MathF.Max(0, x[i] + c[i]); return x; }
+        var queries = Enumerable.Range(0, 64).Select(_ => Row()).ToArray();
+        var index = new FeatureIndex(dim, storage, threads: threads);
+        rng = new Random(n + 1);
+        for (var id = 0; id < n; id++) index.Add(id, Row());
+        var excludes = queries.Select((q, i) => i % 3 == 0 ? index.Search(q, 1)[0].Id : (long?)null).ToArray();
+        return (index, queries, excludes, [.. queries.Select((q, i) => index.Search(q, k, excludes[i]))]);
+    }
+
     /// <summary>One pass for g queries (<see cref="FeatureIndex.Search(IReadOnlyList{SearchQuery})"/>) over and over on
     /// this thread, no coalescer: the process's CPU time per answered query for each group size, which separates the
     /// pass's own cost from how the coalescer forms groups and from what other tenants leave of the cores. Answers are
@@ -65,15 +72,7 @@ public static class ConcurrentSearchBench
     {
         foreach (var storage in storages)
         {
-            var rng = new Random(n);
-            var centres = Enumerable.Range(0, 500).Select(_ => Noise(rng, dim, 1f)).ToArray();
-            float[] Row() { var c = centres[rng.Next(centres.Length)]; var x = Noise(rng, dim, 0.7f); for (var i = 0; i < dim; i++) x[i] = MathF.Max(0, x[i] + c[i]); return x; }
-            var queries = Enumerable.Range(0, 64).Select(_ => Row()).ToArray();
-            var index = new FeatureIndex(dim, storage, threads: threads);
-            rng = new Random(n + 1);
-            for (var id = 0; id < n; id++) index.Add(id, Row());
-            var excludes = queries.Select((q, i) => i % 3 == 0 ? index.Search(q, 1)[0].Id : (long?)null).ToArray();
-            var alone = queries.Select((q, i) => index.Search(q, k, excludes[i])).ToArray();
+            var (index, queries, excludes, alone) = Workload(n, dim, storage, threads, k);
             Console.WriteLine($"N {n:N0} x {dim} {storage}, k {k}, {threads} scan threads ({DateTime.UtcNow:HH:mm:ss} UTC, " +
                 $"load average {File.ReadAllText("/proc/loadavg")[..14]})");
             double? one = null;
