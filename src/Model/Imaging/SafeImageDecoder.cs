@@ -114,11 +114,11 @@ public sealed class SafeImageDecoder
     public Image<Rgb24> Decode(byte[] buffer, int length, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Limits.DecodeTimeout);
+        using var deadline = DecodeDeadlines.Start(Limits.DecodeTimeout);   // its own thread, not the pool's timers
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            return DecodeCore(buffer, length, deadline.Token);
+            return DecodeCore(buffer, length, either.Token);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
