@@ -10,6 +10,8 @@ public interface IVectorIndex
 {
     int Dim { get; }
     int Count { get; }
+    /// <summary>The bytes one search reads to scan every row (in its storage's coding).</summary>
+    long ScanBytes => (long)Count * Dim * sizeof(float);
     void Add(long id, ReadOnlySpan<float> vector);
     /// <summary>False when there is no such id.</summary>
     bool Remove(long id);

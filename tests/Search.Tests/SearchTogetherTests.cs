@@ -12,12 +12,16 @@ public sealed class SearchTogetherTests
     /// <summary>Every storage at 700 values a row (not a multiple of 16, 32 or 64: every kernel runs its scalar tail, and
     /// two queries go through the one-query kernel twice), at 1024 (the two-query kernels; on AVX2 hosts one segment of
     /// the dimension-blocked kernels) and at 2240 (35 x 64: on AVX2 hosts segments of 1024, 1024 and 192 values in fp32
-    /// and fp16, 2048 and 192 in int8, so accumulators are carried across segment boundaries and a last short one).</summary>
-    public static TheoryData<VectorStorage, int> EveryStorageAndShape => new()
+    /// and fp16, 2048 and 192 in int8, so accumulators are carried across segment boundaries and a last short one), with
+    /// two threads; and at 256 (0.79 M values: one partition, so the pass splits its queries between the two threads) and
+    /// 700 with four threads (two partitions, each read by two groups of queries).</summary>
+    public static TheoryData<VectorStorage, int, int> EveryStorageAndShape => new()
     {
-        { VectorStorage.Float32, 700 }, { VectorStorage.Float16, 700 }, { VectorStorage.Int8, 700 },
-        { VectorStorage.Float32, 1024 }, { VectorStorage.Float16, 1024 }, { VectorStorage.Int8, 1024 },
-        { VectorStorage.Float32, 2240 }, { VectorStorage.Float16, 2240 }, { VectorStorage.Int8, 2240 },
+        { VectorStorage.Float32, 700, 2 }, { VectorStorage.Float16, 700, 2 }, { VectorStorage.Int8, 700, 2 },
+        { VectorStorage.Float32, 1024, 2 }, { VectorStorage.Float16, 1024, 2 }, { VectorStorage.Int8, 1024, 2 },
+        { VectorStorage.Float32, 2240, 2 }, { VectorStorage.Float16, 2240, 2 }, { VectorStorage.Int8, 2240, 2 },
+        { VectorStorage.Float32, 256, 2 }, { VectorStorage.Float16, 256, 2 }, { VectorStorage.Int8, 256, 2 },
+        { VectorStorage.Float32, 700, 4 }, { VectorStorage.Int8, 700, 4 },
     };
 
     // 3077 rows: three full blocks of 1024 and 5 rows in a fourth. At 700 values 2.15 M values: two partitions with two
@@ -27,6 +31,7 @@ public sealed class SearchTogetherTests
     static readonly Lazy<float[][]> s_rows = new(() => Features(Rows, Dim, seed: 11));
     static readonly Lazy<float[][]> s_rows1024 = new(() => Features(Rows, 1024, seed: 13));
     static readonly Lazy<float[][]> s_rows2240 = new(() => Features(Rows, 2240, seed: 17));
+    static readonly Lazy<float[][]> s_rows256 = new(() => Features(Rows, 256, seed: 19));
 
     /// <summary>Post-ReLU vectors around a few centres, like FC7 features, with some rows repeated (ties).</summary>
     static float[][] Features(int count, int dim, int seed)
@@ -41,10 +46,10 @@ public sealed class SearchTogetherTests
 
     static float[] Noise(Random rng, int n) => [.. Enumerable.Range(0, n).Select(_ => 2 * (rng.NextSingle() + rng.NextSingle() + rng.NextSingle() - 1.5f))];
 
-    static FeatureIndex Index(VectorStorage storage, float[][]? rows = null)
+    static FeatureIndex Index(VectorStorage storage, float[][]? rows = null, int threads = 2)
     {
         rows ??= s_rows.Value;
-        var index = new FeatureIndex(rows[0].Length, storage, rerankFactor: 10, threads: 2);
+        var index = new FeatureIndex(rows[0].Length, storage, rerankFactor: 10, threads: threads);
         for (var i = 0; i < rows.Length; i++) index.Add(i + 1, rows[i]);
         return index;
     }
@@ -88,17 +93,17 @@ public sealed class SearchTogetherTests
 
     [Theory]
     [MemberData(nameof(EveryStorageAndShape))]
-    public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage, int dim)
+    public void OnePassEqualsEachSearchAloneAtBlockAndTailBoundaries(VectorStorage storage, int dim, int threads)
     {
-        var rows = dim switch { Dim => s_rows.Value, 1024 => s_rows1024.Value, _ => s_rows2240.Value };
-        var index = Index(storage, rows);
+        var rows = dim switch { Dim => s_rows.Value, 1024 => s_rows1024.Value, 256 => s_rows256.Value, _ => s_rows2240.Value };
+        var index = Index(storage, rows, threads);
         var queries = EdgeQueries(rows);
         var together = index.Search(queries);
         Assert.Equal(queries.Length, together.Length);
         for (var j = 0; j < queries.Length; j++)
         {
             var alone = index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude);
-            AssertSame(alone, together[j], $"{storage} {dim}-d query {j} (k {queries[j].K}, exclude {queries[j].Exclude})");
+            AssertSame(alone, together[j], $"{storage} {dim}-d {threads} threads query {j} (k {queries[j].K}, exclude {queries[j].Exclude})");
             if (queries[j].Exclude is { } e) Assert.DoesNotContain(together[j], h => h.Id == e);
         }
         Assert.Equal(Rows - 1, together[Array.FindIndex(queries, q => q.K == Rows)].Length);   // every row but the excluded one
@@ -112,7 +117,7 @@ public sealed class SearchTogetherTests
     {
         var index = Index(storage);
         var queries = EdgeQueries()[..12];
-        var coalescer = new SearchCoalescer(maxGroup: 16);
+        var coalescer = new SearchCoalescer(maxGroup: 16) { AloneBelowBytes = 0 };   // 3,077 rows: small, through passes all the same
         using var release = new ManualResetEventSlim();
         var groups = new List<int>();
         coalescer.PassStarting = n =>
@@ -298,7 +303,7 @@ public sealed class SearchTogetherTests
     {
         var index = Index(VectorStorage.Int8);
         var queries = EdgeQueries()[..11];
-        var coalescer = new SearchCoalescer(maxGroup: 4);
+        var coalescer = new SearchCoalescer(maxGroup: 4) { AloneBelowBytes = 0 };
         using var release = new ManualResetEventSlim();
         var groups = new List<int>();
         coalescer.PassStarting = n =>
@@ -328,7 +333,7 @@ public sealed class SearchTogetherTests
     {
         var index = Index(VectorStorage.Float16);
         var queries = EdgeQueries()[..5];
-        var coalescer = new SearchCoalescer();
+        var coalescer = new SearchCoalescer { AloneBelowBytes = 0 };
         using var release = new ManualResetEventSlim();
         var groups = new List<int>();
         coalescer.PassStarting = n =>
@@ -358,6 +363,40 @@ public sealed class SearchTogetherTests
             AssertSame(index.Search(queries[j].Vector, queries[j].K, queries[j].Exclude), answers[j], $"query {j}");
     }
 
+    /// <summary>An index below <see cref="SearchCoalescer.AloneBelowBytes"/> is searched at once, never behind a pass
+    /// (held open here); at the threshold its searches queue for passes like any other.</summary>
+    [Fact]
+    public async Task SearchesOfASmallIndexRunAtOnceAndAtTheThresholdTheyQueue()
+    {
+        var big = Index(VectorStorage.Float32);
+        var rows = s_rows.Value[..64];
+        var small = Index(VectorStorage.Float32, rows);
+        Assert.Equal(64L * Dim * sizeof(float), small.ScanBytes);
+        Assert.Equal((long)Rows * Dim * sizeof(float), big.ScanBytes);
+        foreach (var threshold in new[] { small.ScanBytes + 1, small.ScanBytes })
+        {
+            var coalescer = new SearchCoalescer(maxGroup: 4) { AloneBelowBytes = threshold };
+            using var entered = new ManualResetEventSlim();
+            using var release = new ManualResetEventSlim();
+            coalescer.PassStarting = _ =>
+            {
+                entered.Set();
+                release.Wait();
+            };
+            var held = Start(() => coalescer.Search(big, rows[1], 5));   // a pass of the big index, held open
+            Assert.True(entered.Wait(TimeSpan.FromSeconds(10)), "the big index's pass did not start");
+            var search = Start(() => coalescer.Search(small, rows[7], 3, exclude: 8));
+            if (threshold > small.ScanBytes)
+                AssertSame(small.Search(rows[7], 3, 8), await search.WaitAsync(TimeSpan.FromSeconds(10)), "the small index alone");
+            else
+                Assert.True(SpinWait.SpinUntil(() => coalescer.Queued == 1, TimeSpan.FromSeconds(10)), "the search did not queue behind the pass");
+            release.Set();
+            AssertSame(big.Search(rows[1], 5), await held, "the big index's search");
+            AssertSame(small.Search(rows[7], 3, 8), await search, "the small index's search");
+            Assert.Equal(threshold > small.ScanBytes ? 1 : 2, coalescer.Passes);
+        }
+    }
+
     /// <summary>A clock that moves on by <paramref name="step"/> each time it is read: as if the thread were preempted
     /// between any two reads.</summary>
     sealed class SteppingClock(TimeSpan step) : TimeProvider
@@ -379,7 +418,11 @@ public sealed class SearchTogetherTests
     {
         var rows = s_rows.Value[..64];
         var index = Index(VectorStorage.Float32, rows);
-        var coalescer = new SearchCoalescer(maxGroup: 4, delay: TimeSpan.FromMilliseconds(5)) { Clock = new SteppingClock(TimeSpan.FromMilliseconds(stepMs)) };
+        var coalescer = new SearchCoalescer(maxGroup: 4, delay: TimeSpan.FromMilliseconds(5))
+        {
+            Clock = new SteppingClock(TimeSpan.FromMilliseconds(stepMs)),
+            AloneBelowBytes = 0,   // 64 rows: through passes all the same
+        };
         var first = Start(() => coalescer.Search(index, rows[5], 3));
         AssertSame(index.Search(rows[5], 3), await first.WaitAsync(TimeSpan.FromSeconds(10)), "the first search");
         var next = Start(() => coalescer.Search(index, rows[6], 3));   // the coalescer still runs passes
@@ -394,7 +437,7 @@ public sealed class SearchTogetherTests
         var replaced = Index(VectorStorage.Float32, [.. s_rows.Value.Reverse()]);   // as after a reload: other ids
         var queries = EdgeQueries()[..6];
         // A long delay that three searches for the same index cut short: a pass starts once it has MaxGroup of them.
-        var coalescer = new SearchCoalescer(maxGroup: 3, delay: TimeSpan.FromMinutes(5));
+        var coalescer = new SearchCoalescer(maxGroup: 3, delay: TimeSpan.FromMinutes(5)) { AloneBelowBytes = 0 };
         var groups = new List<int>();
         coalescer.PassStarting = n => { lock (groups) groups.Add(n); };
         var answers = new Neighbour[queries.Length][];

@@ -12,28 +12,32 @@ namespace AlexNet.Bench;
 /// </summary>
 public static class ConcurrentSearchBench
 {
-    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages, bool eachAlone = true)
+    /// <param name="aloneBelowMb">The coalescer's <see cref="SearchCoalescer.AloneBelowBytes"/> in MB; null: its default.</param>
+    public static void Run(int n, int dim, int[] concurrencies, double seconds, int k, int maxGroup, int delayMs, int threads, VectorStorage[] storages,
+        bool eachAlone = true, int? aloneBelowMb = null)
     {
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         foreach (var storage in storages)
         {
             var (index, queries, excludes, alone) = Workload(n, dim, storage, threads, k);
-            Console.WriteLine($"N {n:N0} x {dim} {storage}, k {k}, {threads} scan threads, max group {maxGroup}, delay {delayMs} ms " +
+            var aloneBelow = aloneBelowMb is { } mb ? (long)mb << 20 : new SearchCoalescer().AloneBelowBytes;
+            Console.WriteLine($"N {n:N0} x {dim} {storage} ({index.ScanBytes / 1e6:F1} MB scanned; alone below {aloneBelow / 1e6:F1} MB), " +
+                $"k {k}, {threads} scan threads, max group {maxGroup}, delay {delayMs} ms " +
                 $"({DateTime.UtcNow:HH:mm:ss} UTC, load average {File.ReadAllText("/proc/loadavg")[..14]})");
             double? one = null;
             foreach (var c in concurrencies)
             {
-                var coalescer = new SearchCoalescer(maxGroup, TimeSpan.FromMilliseconds(delayMs));
+                var coalescer = new SearchCoalescer(maxGroup, TimeSpan.FromMilliseconds(delayMs)) { AloneBelowBytes = aloneBelow };
                 Closed(c, 0.3 * seconds, (i) => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);   // warm-up
                 var passes = coalescer.Passes;
                 var searches = coalescer.Searches;
                 var cpu = Cpu();
                 var (qps, p50, p99, wrong) = Closed(c, seconds, i => coalescer.Search(index, queries[i], k, excludes[i]), queries.Length, alone);
                 one ??= qps;
-                var answered = coalescer.Searches - searches;
-                var group = answered / (double)Math.Max(1, coalescer.Passes - passes);
+                var inPasses = coalescer.Searches - searches;   // 0 when the index is under the coalescer's AloneBelowBytes
+                var group = inPasses == 0 ? "alone" : $"{inPasses / (double)Math.Max(1, coalescer.Passes - passes),5:F2}";
                 Console.WriteLine($"  together concurrency {c,2}: {qps,7:F1} queries/s  x{qps / one,5:F2} of concurrency {concurrencies[0]}  " +
-                    $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / answered,6:F1} ms/query  mean group {group,5:F2}  " +
+                    $"p50 {p50,7:F1} ms  p99 {p99,7:F1} ms  CPU {(Cpu() - cpu) / (qps * seconds),6:F1} ms/query  mean group {group}  " +
                     $"answers differing from alone: {wrong}");
             }
             foreach (var c in concurrencies.Where(c => c > 1 && eachAlone))

@@ -20,7 +20,8 @@ switch (command)
         ConcurrentSearchBench.Run(int.Parse(Opt("--n", "100000")), int.Parse(Opt("--dim", "4096")), Ints("--concurrency", "1,4,16"),
             double.Parse(Opt("--seconds", "10")), int.Parse(Opt("--k", "10")), int.Parse(Opt("--max-group", "16")),
             int.Parse(Opt("--delay-ms", "0")), int.Parse(Opt("--threads", "0")),
-            [.. Opt("--storage", "Float32,Float16,Int8").Split(',').Select(Enum.Parse<AlexNet.Search.VectorStorage>)], bool.Parse(Opt("--each-alone", "true")));
+            [.. Opt("--storage", "Float32,Float16,Int8").Split(',').Select(Enum.Parse<AlexNet.Search.VectorStorage>)], bool.Parse(Opt("--each-alone", "true")),
+            Opt("--alone-below-mb", "") is { Length: > 0 } mb ? int.Parse(mb) : null);
         break;
     case "gallery-db":
         HttpSearchBench.WriteGallery(Opt("--model", "paper.onnx"), Opt("--out", "gallery.db"), int.Parse(Opt("--n", "100000")), int.Parse(Opt("--dim", "4096")));
