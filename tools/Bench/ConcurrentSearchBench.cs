@@ -21,7 +21,7 @@ public static class ConcurrentSearchBench
         {
             var (index, queries, excludes, alone) = Workload(n, dim, storage, threads, k);
             var aloneBelow = aloneBelowMb is { } mb ? (long)mb << 20 : new SearchCoalescer().AloneBelowBytes;
-            Console.WriteLine($"N {n:N0} x {dim} {storage} ({index.ScanBytes / 1e6:F1} MB scanned; alone below {aloneBelow / 1e6:F1} MB), " +
+            Console.WriteLine($"N {n:N0} x {dim} {storage} ({index.ScanBytes / 1048576.0:F1} MiB scanned; alone below {aloneBelow / 1048576.0:F1} MiB), " +
                 $"k {k}, {threads} scan threads, max group {maxGroup}, delay {delayMs} ms " +
                 $"({DateTime.UtcNow:HH:mm:ss} UTC, load average {File.ReadAllText("/proc/loadavg")[..14]})");
             double? one = null;
