@@ -151,6 +151,10 @@ public sealed class GalleryOptions
     /// <summary>How long a pass waits for SearchBatchMax searches before it starts. 0: no wait, a pass takes the
     /// searches that queued while the previous one ran.</summary>
     [Range(0, 100)] public int SearchBatchDelayMs { get; set; }
+    /// <summary>A gallery whose search scan reads fewer MiB than this is searched at once, not in shared passes: its rows
+    /// come from cache, where a pass saves nothing and only makes searches wait (24: below a Zen 3 or Zen 4 CCD's 32 MiB
+    /// L3; docs/benchmarks.md). 0: every search in passes.</summary>
+    [Range(0, 1 << 20)] public int SearchAloneBelowMiB { get; set; } = 24;
     /// <summary>At start, an empty gallery gets the sample images (Samples:Path), each under its class as label. Off by
     /// default: a gallery is the operator's. TODO: with a shared PostgreSQL gallery, replicas that start together on an
     /// empty gallery may each add them (the emptiness check is per replica, not a transaction): set it on one replica.</summary>

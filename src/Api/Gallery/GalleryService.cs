@@ -25,7 +25,10 @@ public sealed class GalleryService(ServingHost host, IOptions<GalleryOptions> op
     IConfiguration configuration, IHostEnvironment env, ILogger<GalleryService> log) : IDisposable
 {
     readonly GalleryOptions _options = options.Value;
-    readonly SearchCoalescer _searches = new(options.Value.SearchBatchMax, TimeSpan.FromMilliseconds(options.Value.SearchBatchDelayMs));
+    readonly SearchCoalescer _searches = new(options.Value.SearchBatchMax, TimeSpan.FromMilliseconds(options.Value.SearchBatchDelayMs))
+    {
+        AloneBelowBytes = (long)options.Value.SearchAloneBelowMiB << 20,
+    };
     readonly Lock _lock = new();   // held while a generation is published or changes are applied, so none lands between
     readonly Lock _applying = new();   // one catch-up at a time
     readonly SortedDictionary<long, GalleryEntry> _entries = [];
