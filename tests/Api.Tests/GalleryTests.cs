@@ -63,6 +63,38 @@ public sealed class GalleryTests(ModelFixture models) : IDisposable
         Assert.Equal(fromUpload.Skip(1).Select(h => h.Id), similar.Neighbours.Select(h => h.Id));
     }
 
+    /// <summary>With Gallery:SearchAloneBelowMiB=0 every search goes through the coalescer's shared passes, as a large
+    /// gallery's do (a test gallery is far under the 24 MiB default, so otherwise each is searched at once): concurrent
+    /// similar-searches, some sharing a pass (a 5 ms delay gathers them), answer exactly what a search at once does.</summary>
+    [Fact]
+    public async Task ConcurrentSearchesInSharedPassesAnswerAsSearchesAtOnce()
+    {
+        byte[][] images = [.. Enumerable.Range(30, 12).Select(s => TestImages.Png(s))];
+        long[] ids;
+        var atOnce = new List<SearchHit[]>();
+        await using (var factory = new ApiFactory(models.ModelA, Database))
+        {
+            var client = await factory.ReadyClientAsync();
+            ids = [.. (await AddAsync(client, images)).Select(a => a.Id)];
+            foreach (var id in ids)
+                atOnce.Add((await (await client.GetAsync($"/api/gallery/{id}/similar?k=5")).JsonAsync<SimilarResponse>()).Neighbours);
+        }
+        await using var passes = new ApiFactory(models.ModelA, Database,
+            new Dictionary<string, string?> { ["Gallery:SearchAloneBelowMiB"] = "0", ["Gallery:SearchBatchDelayMs"] = "5" });
+        var shared = await passes.ReadyClientAsync();
+        for (var round = 0; round < 2; round++)
+        {
+            var together = await Task.WhenAll(ids.Select(async id =>
+                (await (await shared.GetAsync($"/api/gallery/{id}/similar?k=5")).JsonAsync<SimilarResponse>()).Neighbours));
+            for (var i = 0; i < ids.Length; i++)
+            {
+                Assert.Equal(atOnce[i].Select(h => h.Id), together[i].Select(h => h.Id));
+                Assert.Equal(atOnce[i].Select(h => BitConverter.SingleToInt32Bits(h.Distance)), together[i].Select(h => BitConverter.SingleToInt32Bits(h.Distance)));
+                Assert.DoesNotContain(together[i], h => h.Id == ids[i]);
+            }
+        }
+    }
+
     [Fact]
     public async Task DeletedImageLeavesSearchAndList()
     {
