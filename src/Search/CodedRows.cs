@@ -156,24 +156,16 @@ sealed class CodedRows<TCodec, TCode> : CodedRows where TCodec : struct, IRowCod
         // N = 3,000 x 256 ran on one core of two: 404 queries/s against 1,109 alone).
         var groups = Math.Clamp(threads / partitions, 1, n);
         var parts = new Candidate[partitions][][];
-        if (partitions * groups == 1) parts[0] = ScanMany(qs, 0, count, skips, shortlists);
-        else
+        for (var p = 0; p < partitions; p++) parts[p] = new Candidate[n][];
+        void ScanPart(int w)   // partition w / groups, query group w % groups
         {
-            if (groups > 1) for (var p = 0; p < partitions; p++) parts[p] = new Candidate[n][];
-            Parallel.For(0, partitions * groups, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(partitions * groups, threads) }, w =>
-            {
-                var (p, g) = (w / groups, w % groups);
-                var (from, to) = ((int)((long)count * p / partitions), (int)((long)count * (p + 1) / partitions));
-                if (groups == 1)
-                {
-                    parts[p] = ScanMany(qs, from, to, skips, shortlists);
-                    return;
-                }
-                var (lo, hi) = (n * g / groups, n * (g + 1) / groups);
-                var kept = ScanMany(qs[lo..hi], from, to, skips[lo..hi], shortlists[lo..hi]);
-                kept.CopyTo(parts[p], lo);
-            });
+            var (p, g) = (w / groups, w % groups);
+            var (lo, hi) = (n * g / groups, n * (g + 1) / groups);
+            ScanMany(qs[lo..hi], (int)((long)count * p / partitions), (int)((long)count * (p + 1) / partitions), skips[lo..hi], shortlists[lo..hi])
+                .CopyTo(parts[p], lo);
         }
+        if (partitions * groups == 1) ScanPart(0);
+        else Parallel.For(0, partitions * groups, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(partitions * groups, threads) }, ScanPart);
         var results = new Candidate[n][];
         // The re-ranks read rows anywhere in memory, each query's own: in parallel too.
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, j =>

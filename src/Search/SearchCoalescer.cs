@@ -49,12 +49,12 @@ public sealed class SearchCoalescer
     }
 
     /// <summary>
-    /// An index whose scan reads fewer bytes than this (<see cref="IVectorIndex.ScanBytes"/>; 24 MB, under the 32 MB L3
+    /// An index whose scan reads fewer bytes than this (<see cref="IVectorIndex.ScanBytes"/>; 24 MiB, under the 32 MiB L3
     /// cache that two cores of a Zen 3 or Zen 4 share with their CCD) is searched at once by its caller, not in a pass:
     /// its rows come from cache, so a shared pass saves little memory traffic, while one pass at a time keeps callers
     /// waiting and, when a search is too small to split among threads, leaves cores idle. Measured with 16 callers
     /// (docs/benchmarks.md): 3,000 x 256 fp32 together 0.7-0.9x the queries/s of one caller against 1.5-1.8x each alone;
-    /// 1,000 x 4096 fp32 (16 MB) together 0.7x each alone, 2,000 (32 MB) 1.2x, 8,000 (128 MB) 2.1x. 0 sends every
+    /// 1,000 x 4096 fp32 (16 MiB) together 0.7x each alone, 2,000 (31 MiB) 1.2x, 8,000 (125 MiB) 2.1x. 0 sends every
     /// search through passes.
     /// </summary>
     public long AloneBelowBytes { get; init; } = 24L << 20;

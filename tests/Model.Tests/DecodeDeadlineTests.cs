@@ -11,7 +11,7 @@ namespace AlexNet.Model.Tests;
 public class DecodeDeadlineTests
 {
     // The structural limits off, so only the deadline stands between the scan bomb and 40 s of decoding.
-    static readonly DecoderLimits NoStructureLimits = new()
+    internal static readonly DecoderLimits NoStructureLimits = new()
     {
         MaxJpegScans = int.MaxValue, MaxJpegScanSamples = long.MaxValue, DecodeTimeout = TimeSpan.FromMilliseconds(300),
     };
@@ -87,10 +87,7 @@ public class DecodeDeadlineUnderABusyPoolTests
                 }, null);
             ThreadPool.UnsafeQueueUserWorkItem(_ => Interlocked.Exchange(ref probeRanAt, pool.ElapsedMilliseconds), null);
 
-            var decoder = new SafeImageDecoder(new DecoderLimits
-            {
-                MaxJpegScans = int.MaxValue, MaxJpegScanSamples = long.MaxValue, DecodeTimeout = TimeSpan.FromMilliseconds(300),
-            });
+            var decoder = new SafeImageDecoder(DecodeDeadlineTests.NoStructureLimits);
             var bomb = HostileFiles.ScanBomb(1000, 8192, 4882);
             Exception? error = null;
             var elapsed = TimeSpan.Zero;

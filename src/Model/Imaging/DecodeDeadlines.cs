@@ -25,8 +25,7 @@ internal static class DecodeDeadlines
         var due = Stopwatch.GetTimestamp() + (long)(after.TotalSeconds * Stopwatch.Frequency);
         lock (Gate)
         {
-            var wake = Queue.Count == 0 || due < Queue.Peek().Due;
-            deadline.Due = due;
+            var wake = !Queue.TryPeek(out _, out var first) || due < first;
             Queue.Enqueue(deadline, due);
             if (_thread is null)
             {
@@ -44,12 +43,12 @@ internal static class DecodeDeadlines
         {
             while (true)
             {
-                if (Queue.Count == 0)
+                if (!Queue.TryPeek(out _, out var first))
                 {
                     Monitor.Wait(Gate);
                     continue;
                 }
-                var left = Queue.Peek().Due - Stopwatch.GetTimestamp();
+                var left = first - Stopwatch.GetTimestamp();
                 if (left > 0)
                 {
                     // Whole milliseconds, rounded up: waking early would only loop; late by under 1 ms is on time.
@@ -76,7 +75,6 @@ internal static class DecodeDeadlines
     public sealed class Deadline : IDisposable
     {
         internal readonly CancellationTokenSource Source = new();
-        internal long Due;
         internal bool Ended;
 
         public CancellationToken Token => Source.Token;
